@@ -1,0 +1,96 @@
+"""Every setting of the system, read once from `APPROVAL_*` environment variables.
+
+Decision: nothing else reads the environment. Defaults are the embedded configuration (SQLite and
+a SQLite-backed broker under `./instance/`), so a fresh checkout runs with no service at all; in
+production mode (`APPROVAL_ENV=production`) unsafe defaults are refused with the variable to set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or unsafe; the message names the variable."""
+
+
+def _instance_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("APPROVAL_INSTANCE_DIR", "instance")).resolve()
+
+
+def _secret_key(env: Mapping[str, str], instance: Path) -> str:
+    # A generated key kept in the instance folder survives restarts without anyone choosing one.
+    if env.get("APPROVAL_SECRET_KEY"):
+        return env["APPROVAL_SECRET_KEY"]
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; build with `Settings.from_env()` (or `Settings.from_env(env)` in tests)."""
+
+    #: APPROVAL_ENV — "development" (default) or "production" (refuses unsafe defaults).
+    env: str = "development"
+    #: APPROVAL_INSTANCE_DIR — folder for the embedded database, broker, uploads, secret key.
+    instance_dir: Path = field(default_factory=lambda: Path("instance").resolve())
+    #: APPROVAL_DATABASE_URL — SQLAlchemy URL; default SQLite in the instance folder.
+    database_url: str = ""
+    #: APPROVAL_BROKER_URL — Celery broker; default Kombu's SQLAlchemy transport on SQLite.
+    broker_url: str = ""
+    #: APPROVAL_SECRET_KEY — signs sessions and keys the audit chain; default generated once.
+    secret_key: str = ""
+    #: APPROVAL_PROCESSES_DIR / APPROVAL_FORMS_DIR — where bundles and their forms are read from.
+    processes_dir: Path = field(default_factory=lambda: Path("processes").resolve())
+    forms_dir: Path = field(default_factory=lambda: Path("forms").resolve())
+    #: APPROVAL_MAX_FILE_BYTES — largest diagram, DMN or form file accepted (default 2 MiB).
+    max_file_bytes: int = 2 * 1024 * 1024
+    #: APPROVAL_SCRIPT_STEP_LIMIT — steps one script may take before it is stopped.
+    script_step_limit: int = 100_000
+    #: APPROVAL_MAX_CALL_DEPTH — nesting of call activities before an instance is stopped.
+    max_call_depth: int = 10
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if env is None else env
+        instance = _instance_dir(env)
+        settings = cls(
+            env=env.get("APPROVAL_ENV", "development"),
+            instance_dir=instance,
+            database_url=env.get("APPROVAL_DATABASE_URL", f"sqlite:///{instance / 'approval.db'}"),
+            broker_url=env.get("APPROVAL_BROKER_URL", f"sqla+sqlite:///{instance / 'broker.db'}"),
+            secret_key=_secret_key(env, instance),
+            processes_dir=Path(env.get("APPROVAL_PROCESSES_DIR", "processes")).resolve(),
+            forms_dir=Path(env.get("APPROVAL_FORMS_DIR", "forms")).resolve(),
+            max_file_bytes=int(env.get("APPROVAL_MAX_FILE_BYTES", 2 * 1024 * 1024)),
+            script_step_limit=int(env.get("APPROVAL_SCRIPT_STEP_LIMIT", 100_000)),
+            max_call_depth=int(env.get("APPROVAL_MAX_CALL_DEPTH", 10)),
+        )
+        settings = replace(settings, **overrides)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse the embedded defaults where they would be unsafe."""
+        if not self.production:
+            return
+        if self.database_url.startswith("sqlite"):
+            raise ConfigError("APPROVAL_DATABASE_URL must name a PostgreSQL database in production")
+        if self.broker_url.startswith("sqla+"):
+            raise ConfigError("APPROVAL_BROKER_URL must name Redis or RabbitMQ in production")
+        if len(self.secret_key) < 32:
+            raise ConfigError(
+                "APPROVAL_SECRET_KEY must be set (at least 32 characters) in production"
+            )

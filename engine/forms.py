@@ -1,0 +1,62 @@
+"""Validating what a person submits for a user task against the task's JSON Schema form.
+
+Decision: the form is the whole contract. Fields the form does not define are refused even when
+the schema forgets `additionalProperties: false`, so nobody can write task data the form does not
+offer (for example, who receives the next task). A task without a form accepts no data.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from engine.errors import FieldError, Invalid
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _field(error: jsonschema.ValidationError) -> str:
+    path = "/".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return f"{path}/{missing}".strip("/") or "(form)"
+    return path or "(form)"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(map(str, error.validator_value))
+    return error.message
+
+
+def validate(schema_json: str | None, data: Any) -> dict[str, Any]:
+    """`data` if it fits the form; otherwise `Invalid` listing every field and why."""
+    if not isinstance(data, dict):
+        raise Invalid([FieldError("(form)", "the submitted data must be an object of fields")])
+    if schema_json is None:
+        if data:
+            raise Invalid(
+                [FieldError(k, "this task has no form; no data may be submitted") for k in data]
+            )
+        return {}
+    validator = _validator(schema_json)
+    allowed = validator.schema.get("properties", {})
+    errors = [FieldError(k, "this form has no such field") for k in data if k not in allowed]
+    errors += [
+        FieldError(_field(e), _message(e))
+        for e in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if e.validator != "additionalProperties"
+    ]
+    if errors:
+        raise Invalid(errors)
+    return data

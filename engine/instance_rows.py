@@ -1,0 +1,128 @@
+"""Keeping the rows that describe an instance in step with its engine state.
+
+Decision: after every advance the ready user tasks, the pending service calls and the next timer
+due time are written as rows (indexed for the inbox, the workers and the scheduler), so nobody
+ever has to unpack engine state to find work. Rows are only ever added or closed, never rebuilt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine import spiff
+from engine.models import HumanTask, ProcessInstance, ServiceCall
+
+OPEN = ("ready", "claimed")
+
+
+def sync(session: Session, loaded) -> None:
+    """Add rows for new ready user tasks and service calls; close rows of vanished tasks."""
+    row, workflow, version = loaded.row, loaded.workflow, loaded.version
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    known = {
+        h.task_id: h
+        for h in session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.state.in_(OPEN))
+        )
+    }
+    for task_id, human in known.items():
+        if task_id not in ready:
+            human.state = "cancelled"  # an interrupting event or a cancelled branch took it away
+    for task_id, task in ready.items():
+        if task_id not in known and not _seen(session, row.id, task_id):
+            session.add(_human_task(row, task, version))
+    _add_service_calls(session, row, workflow)
+    row.next_due_at = next_due(workflow)
+
+
+def _seen(session: Session, instance_id: int, task_id: str) -> bool:
+    return (
+        session.scalar(
+            select(HumanTask.id).where(
+                HumanTask.instance_id == instance_id, HumanTask.task_id == task_id
+            )
+        )
+        is not None
+    )
+
+
+def _human_task(row: ProcessInstance, task, version) -> HumanTask:
+    meta = version.tasks.get(task.task_spec.name)
+    group_key = meta.group_key if meta else None
+    return HumanTask(
+        instance_id=row.id,
+        task_id=str(task.id),
+        element_id=task.task_spec.name,
+        name=meta.name if meta else task.task_spec.name,
+        lane=meta.lane if meta else None,
+        group_key=group_key,
+        assignee=None if group_key else row.started_by,
+        state="ready",
+        form=meta.form if meta else None,
+        ui_form=meta.ui_form if meta else None,
+    )
+
+
+def _add_service_calls(session: Session, row: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    started = [
+        t
+        for t in workflow.get_tasks(state=TaskState.STARTED)
+        if spiff.SERVICE_CALL_KEY in t.internal_data
+    ]
+    if not started:
+        return
+    existing = set(
+        session.scalars(select(ServiceCall.task_id).where(ServiceCall.instance_id == row.id))
+    )
+    for task in started:
+        if str(task.id) in existing:
+            continue
+        call = task.internal_data[spiff.SERVICE_CALL_KEY]
+        session.add(
+            ServiceCall(
+                instance_id=row.id,
+                task_id=str(task.id),
+                element_id=task.task_spec.name,
+                operator=call["operator"],
+                params=call["params"],
+                status="pending",
+            )
+        )
+
+
+def next_due(workflow: BpmnWorkflow) -> datetime | None:
+    """Earliest due time of any waiting timer, so the scheduler can find it by index."""
+    due = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimerEventDefinition):
+            continue
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            value = value.get("next")
+        if isinstance(value, str):
+            due.append(TimerEventDefinition.get_datetime(value))
+    return min(due) if due else None
+
+
+def check_depth(workflow: BpmnWorkflow, limit: int) -> None:
+    """Stop an instance whose call activities nest deeper than `limit` (validation refuses cycles;
+    this is the second line of defence)."""
+    deepest = max((sp.depth for sp in workflow.subprocesses.values()), default=0)
+    if deepest > limit:
+        raise RecursionError(f"call activities nested {deepest} deep (limit {limit})")
+
+
+def reset_failed_calls(session: Session, instance_id: int) -> None:
+    """A retry gives failed service calls a fresh start."""
+    session.execute(
+        update(ServiceCall)
+        .where(ServiceCall.instance_id == instance_id, ServiceCall.status == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=None)
+    )

@@ -1,0 +1,236 @@
+"""Running process instances: start, advance, complete user tasks, retry after an error.
+
+Decisions: (1) an instance is loaded from its one state row plus the cached specs of its version,
+advanced, and written back in the caller's transaction together with the inbox and service-call
+rows that describe it; (2) a failing step never saves half a step — the instance keeps its last
+good state, shows the error, and `retry` runs the step again once the cause is fixed; (3) a
+concurrent writer loses on the version counter and gets `TaskConflict`, nothing half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import audit, bundles, clock, forms, instance_rows, spiff
+from engine.config import Settings
+from engine.directory import SYSTEM, Actor
+from engine.errors import (
+    ApprovalError,
+    Conflict,
+    ExpressionError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TaskConflict,
+)
+from engine.models import HumanTask, ProcessInstance
+
+STEP_ERRORS = (
+    SpiffWorkflowException,
+    ExpressionError,
+    RecursionError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    LookupError,
+)
+
+
+@dataclass
+class Loaded:
+    """An instance row with its live SpiffWorkflow object and version."""
+
+    row: ProcessInstance
+    workflow: BpmnWorkflow
+    version: bundles.LoadedVersion
+
+
+def _json_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise Invalid([forms.FieldError("(data)", "must be an object with text keys")])
+    return data
+
+
+def start(
+    session: Session, settings: Settings, bundle_key: str, data: dict[str, Any], actor: Actor
+) -> ProcessInstance:
+    """Start the live version of `bundle_key` with `data` and run it until it waits."""
+    version = bundles.load_live(session, bundle_key)
+    workflow = spiff.new_workflow(
+        version.specs, version.main_process_id, settings.script_step_limit
+    )
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.set_data(**_json_object(data))
+    row = ProcessInstance(
+        bundle_version_id=version.id,
+        bundle_key=version.key,
+        version_uid=version.uid,
+        process_id=version.main_process_id,
+        status="running",
+        started_by=actor.username,
+        state=spiff.state_to_json(workflow),
+    )
+    session.add(row)
+    session.flush()
+    record(
+        session, settings, row, "start", actor.username, {"version": version.version, "data": data}
+    )
+    advance(session, settings, Loaded(row, workflow, version), actor.username)
+    return row
+
+
+def load(
+    session: Session, settings: Settings, instance_id: int, *, for_update: bool = True
+) -> Loaded:
+    row = session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"no application process #{instance_id}")
+    version = bundles.load(session, uid=row.version_uid)
+    workflow = spiff.state_from_json(
+        row.state, version.specs, row.process_id, settings.script_step_limit
+    )
+    return Loaded(row, workflow, version)
+
+
+def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) -> None:
+    """Run engine steps until every path waits; on a failing step keep the last good state."""
+    row, workflow = loaded.row, loaded.workflow
+    good_state = spiff.state_to_json(workflow)
+    try:
+        workflow.do_engine_steps()
+        instance_rows.check_depth(workflow, settings.max_call_depth)
+    except STEP_ERRORS as err:
+        _fail(session, settings, row, good_state, err, actor)
+        return
+    instance_rows.sync(session, loaded)
+    row.state = spiff.state_to_json(workflow)
+    row.error_message = row.error_task = None
+    if workflow.is_completed():
+        row.status, row.completed_at, row.next_due_at = "completed", clock.now(), None
+        record(session, settings, row, "completed", actor, {"end": _end_event(workflow)})
+    else:
+        row.status = "waiting"
+    flush(session)
+
+
+def _end_event(workflow: BpmnWorkflow) -> str | None:
+    ends = [
+        t
+        for t in workflow.get_tasks(state=TaskState.COMPLETED)
+        if type(t.task_spec).__name__ == "EndEvent"
+    ]
+    return ends[-1].task_spec.name if ends else None
+
+
+def _fail(
+    session, settings, row: ProcessInstance, good_state: str, err: Exception, actor: str
+) -> None:
+    task = getattr(err, "task", None)
+    row.status = "error"
+    row.state = good_state
+    row.error_task = task.task_spec.name if task is not None else None
+    row.error_message = _describe(err)
+    record(
+        session,
+        settings,
+        row,
+        "error",
+        actor,
+        {"task": row.error_task, "message": row.error_message},
+    )
+    flush(session)
+
+
+def _describe(err: Exception) -> str:
+    cause = getattr(err, "error", None) or getattr(err, "exception", None) or err.__cause__
+    text = str(cause) if isinstance(cause, ApprovalError) else str(err)
+    if isinstance(err, RecursionError):
+        text = "the process nests call activities too deeply"
+    return text[:2000]
+
+
+def retry(session: Session, settings: Settings, instance_id: int, actor: Actor) -> ProcessInstance:
+    """Run the failed step again (after the diagram, data or operator was fixed)."""
+    loaded = load(session, settings, instance_id)
+    if loaded.row.status != "error":
+        raise Conflict(f"application process #{instance_id} is not in error")
+    record(
+        session, settings, loaded.row, "retry", actor.username, {"error": loaded.row.error_message}
+    )
+    instance_rows.reset_failed_calls(session, loaded.row.id)
+    advance(session, settings, loaded, actor.username)
+    return loaded.row
+
+
+def complete_task(
+    session: Session, settings: Settings, human_task_id: int, actor: Actor, data: dict[str, Any]
+) -> HumanTask:
+    """Complete a ready user task with form data the task's form accepts, then run on."""
+    human = session.get(HumanTask, human_task_id)
+    if human is None:
+        raise NotFound(f"no task #{human_task_id}")
+    may_act(human, actor)
+    loaded = load(session, settings, human.instance_id)
+    schema = loaded.version.forms.get(human.form) if human.form else None
+    data = forms.validate(schema, data)
+    task = loaded.workflow.get_task_from_id(UUID(human.task_id))
+    if task is None or task.state != TaskState.READY or loaded.row.status == "error":
+        raise TaskConflict("this task can no longer be completed (the application moved on)")
+    task.set_data(**data)
+    task.run()
+    human.state, human.completed_by, human.completed_at = "completed", actor.username, clock.now()
+    human.submitted = data
+    record(
+        session,
+        settings,
+        loaded.row,
+        "complete",
+        actor.username,
+        {"task": human.element_id, "name": human.name, "data": data},
+    )
+    advance(session, settings, loaded, actor.username)
+    return human
+
+
+def may_act(human: HumanTask, actor: Actor) -> None:
+    """The one rule for acting on a task: open, and yours or your group's and not someone else's."""
+    if human.state not in ("ready", "claimed"):
+        raise TaskConflict(f"this task is already {human.state}")
+    if human.assignee is not None and human.assignee != actor.username:
+        raise TaskConflict(f"this task is taken by {human.assignee}")
+    if human.assignee is None and not actor.in_group(human.group_key):
+        raise Forbidden("this task belongs to a group you are not in")
+
+
+def record(session, settings, row: ProcessInstance, kind: str, actor: str, data: dict) -> None:
+    """Append an event to the instance's audit stream."""
+    flush(session)  # our own lost races surface as TaskConflict, not as audit errors
+    audit.append(
+        session,
+        key=settings.secret_key,
+        stream=audit.instance_stream(row.id),
+        kind=kind,
+        actor=actor or SYSTEM,
+        data=data,
+        instance_id=row.id,
+    )
+
+
+def flush(session: Session) -> None:
+    """Flush, turning a lost optimistic-lock race into `TaskConflict`."""
+    try:
+        session.flush()
+    except StaleDataError:
+        raise TaskConflict(
+            "someone else changed this application at the same moment; reload and try again"
+        ) from None

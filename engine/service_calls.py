@@ -1,0 +1,162 @@
+"""Running the operators that service tasks asked for, outside any engine step.
+
+Decision: a service task records its call as a `pending` row in the same transaction as the
+instance state. Running it is two short transactions around the operator (read the call; apply
+the outcome), so a slow bureau or SMTP server never holds a database lock. Applying is
+idempotent: a call that is no longer pending is left alone, so a redelivered job does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import clock, operators, runtime
+from engine.config import Settings
+from engine.directory import SYSTEM
+from engine.errors import Conflict, NotFound
+from engine.models import ProcessInstance, ServiceCall
+
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running an operator once gave: a result, a wait, or a failure (maybe retryable)."""
+
+    result: dict[str, Any] | None = None
+    waiting: bool = False
+    error: str | None = None
+    retry: bool = False
+
+
+def due_calls(session: Session, limit: int = 100) -> list[int]:
+    now = clock.now()
+    return list(
+        session.scalars(
+            select(ServiceCall.id)
+            .where(ServiceCall.status == "pending")
+            .where((ServiceCall.next_attempt_at.is_(None)) | (ServiceCall.next_attempt_at <= now))
+            .order_by(ServiceCall.id)
+            .limit(limit)
+        )
+    )
+
+
+def invoke(call: ServiceCall, settings: Settings) -> Outcome:
+    """Run the operator of `call` once; never raises for the operator's own failures."""
+    fn = operators.get(call.operator)
+    if fn is None:
+        return Outcome(error=f"the operator `{call.operator}` is not installed", retry=False)
+    info = operators.CallInfo(
+        call.id, call.instance_id, call.element_id, call.attempts + 1, settings
+    )
+    try:
+        result = fn(dict(call.params or {}), info)
+    except operators.OperatorFailed as err:
+        return Outcome(error=str(err), retry=err.retry)
+    except Exception as err:  # an operator bug must not take the worker down; it is recorded
+        return Outcome(error=f"{type(err).__name__}: {err}", retry=False)
+    if result is operators.WAIT:
+        return Outcome(waiting=True)
+    if not isinstance(result, dict):
+        return Outcome(
+            error=f"the operator `{call.operator}` returned no result object", retry=False
+        )
+    return Outcome(result=result)
+
+
+def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) -> None:
+    """Record `outcome` for a pending call: complete its task, schedule a retry, or fail."""
+    call = session.get(ServiceCall, call_id, populate_existing=True)
+    if call is None:
+        raise NotFound(f"no service call #{call_id}")
+    if call.status != "pending":
+        return
+    call.attempts += 1
+    if outcome.waiting:
+        call.status = "waiting"
+    elif outcome.result is not None:
+        _complete(session, settings, call, outcome.result)
+    elif outcome.retry and call.attempts < MAX_ATTEMPTS:
+        call.error = outcome.error
+        call.next_attempt_at = clock.now() + timedelta(seconds=BACKOFF_SECONDS * 2**call.attempts)
+    else:
+        _give_up(session, settings, call, outcome.error or "failed")
+    runtime.flush(session)
+
+
+def complete_later(
+    session: Session, settings: Settings, call_id: int, result: dict[str, Any]
+) -> None:
+    """The answer of an operator that returned `WAIT` has arrived."""
+    call = session.get(ServiceCall, call_id, populate_existing=True)
+    if call is None:
+        raise NotFound(f"no service call #{call_id}")
+    if call.status != "waiting":
+        raise Conflict(f"service call #{call_id} is {call.status}, not waiting for an answer")
+    _complete(session, settings, call, result)
+    runtime.flush(session)
+
+
+def _complete(session: Session, settings: Settings, call: ServiceCall, result: dict) -> None:
+    loaded = runtime.load(session, settings, call.instance_id)
+    task = loaded.workflow.get_task_from_id(UUID(call.task_id))
+    call.status, call.result, call.finished_at, call.error = "done", result, clock.now(), None
+    if task is None or task.state != TaskState.STARTED:
+        return  # the branch was cancelled meanwhile (an interrupting timer, say): nothing to do
+    task.data[task.task_spec.result_variable] = result
+    task.complete()
+    runtime.record(
+        session,
+        settings,
+        loaded.row,
+        "service_call",
+        SYSTEM,
+        {"task": call.element_id, "operator": call.operator, "result": result},
+    )
+    runtime.advance(session, settings, loaded, SYSTEM)
+
+
+def _give_up(session: Session, settings: Settings, call: ServiceCall, error: str) -> None:
+    call.status, call.error, call.finished_at = "failed", error, clock.now()
+    row = session.get(ProcessInstance, call.instance_id)
+    row.status = "error"
+    row.error_task = call.element_id
+    row.error_message = f"the service `{call.operator}` failed: {error}"
+    runtime.record(
+        session,
+        settings,
+        row,
+        "error",
+        SYSTEM,
+        {"task": call.element_id, "operator": call.operator, "message": error},
+    )
+
+
+def run_call(session_factory: sessionmaker, settings: Settings, call_id: int) -> None:
+    """Read, run and apply one call, each database step its own short transaction."""
+    with session_factory() as session:
+        call = session.get(ServiceCall, call_id)
+        if call is None or call.status != "pending":
+            return
+        session.expunge(call)
+    outcome = invoke(call, settings)
+    with session_factory() as session, session.begin():
+        apply(session, settings, call_id, outcome)
+
+
+def run_due(session_factory: sessionmaker, settings: Settings, limit: int = 100) -> int:
+    """Run every due call once (what a worker does; tests and the embedded mode call it)."""
+    with session_factory() as session:
+        ids = due_calls(session, limit)
+    for call_id in ids:
+        run_call(session_factory, settings, call_id)
+    return len(ids)
