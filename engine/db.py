@@ -49,7 +49,8 @@ def utcnow() -> datetime:
     return clock.now()
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Foreign keys, WAL and a busy timeout: what makes one SQLite file safe to share."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -62,7 +63,7 @@ def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite files get the pragmas that make sharing them safe."""
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
     return engine
 
 

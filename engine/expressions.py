@@ -44,7 +44,7 @@ import re
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from itertools import chain
 from typing import Any
@@ -77,7 +77,7 @@ class Compiled:
 
 def _utcnow() -> datetime:
     """The current UTC time; tests monkeypatch this."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _day(value: Any) -> date:
@@ -173,25 +173,23 @@ HELPERS: dict[str, Callable[..., Any]] = {
 }
 _GUARDED_HELPERS = frozenset({"min", "max", "sorted", "str", "dict"})  # compare, hash or print
 _BUILDING_HELPERS = frozenset({"str", "sorted", "list", "dict", "enumerate", "zip"})
-_UNAVAILABLE = frozenset(
-    "__import__ open eval exec compile getattr setattr delattr hasattr type vars globals locals "
-    "dir input print breakpoint help object super memoryview isinstance issubclass id hash "
-    "callable iter next exit quit format repr".split()
-)
 
-_METHODS: dict[type, frozenset[str]] = {
-    str: frozenset(
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_METHODS: dict[type, frozenset[str]] = {  # `format` is missing on purpose: '{0.__class__}'
+    str: _words(
         "lower upper strip lstrip rstrip startswith endswith replace split rsplit join isdigit "
-        "isalpha isalnum isspace zfill title capitalize count find splitlines".split()
+        "isalpha isalnum isspace zfill title capitalize count find splitlines"
     ),
-    list: frozenset("append extend index count pop insert remove sort reverse copy clear".split()),
-    tuple: frozenset({"index", "count"}),
-    dict: frozenset("get keys values items pop setdefault update copy clear".split()),
+    list: _words("append extend index count pop insert remove sort reverse copy clear"),
+    tuple: _words("index count"),
+    dict: _words("get keys values items pop setdefault update copy clear"),
 }
 _ALL_METHODS = frozenset().union(*_METHODS.values())
-_MUTATING = frozenset(
-    "append extend insert remove pop sort reverse clear setdefault update".split()
-)
+_MUTATING = _words("append extend insert remove pop sort reverse clear setdefault update")
 _COMPARING = frozenset({"index", "count", "remove", "sort"})  # walk the receiver's items
 _RETURNS_ITEM = frozenset({"get", "pop", "setdefault"})  # nothing new is built
 
@@ -222,9 +220,9 @@ def _check_arithmetic(op: type, left: Any, right: Any) -> None:
         for seq, times in ((left, right), (right, left)):
             if type(seq) in (str, list, tuple) and isinstance(times, int):
                 _check_length(len(seq) * times)
-        if isinstance(left, int) and isinstance(right, int):
-            if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                raise ValueError("the number would be too large")
+        both_int = isinstance(left, int) and isinstance(right, int)
+        if both_int and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise ValueError("the number would be too large")
     elif op is ast.Pow and isinstance(left, int) and isinstance(right, int) and right > 0:
         if right > MAX_EXPONENT or left.bit_length() * right > MAX_INT_BITS:
             raise ValueError(f"the power is too large (exponents up to {MAX_EXPONENT})")
@@ -265,12 +263,7 @@ _REFUSED = {
     (ast.With, ast.AsyncWith): "`with` is not allowed",
     (ast.Try, ast.TryStar, ast.Raise, ast.Assert): "`try`, `raise` and `assert` are not allowed",
     (ast.Global, ast.Nonlocal): "`global` and `nonlocal` are not allowed",
-    (
-        ast.Yield,
-        ast.YieldFrom,
-        ast.Await,
-        ast.AsyncFor,
-    ): "`yield`, `async` and `await` are not allowed",
+    (ast.Yield, ast.YieldFrom, ast.Await, ast.AsyncFor): "`yield` and `async` are not allowed",
     (ast.NamedExpr,): "`:=` is not allowed; assign on its own line",
     (ast.Starred,): "`*` unpacking is not allowed",
     (ast.AnnAssign,): "type annotations are not allowed",
@@ -294,10 +287,8 @@ def _check_call(node: ast.Call) -> str | None:
         return None
     if not isinstance(func, ast.Name):
         return "only helper functions and methods can be called"
-    if func.id in _UNAVAILABLE or func.id.startswith("__"):
-        return f"`{func.id}` is not available"
-    if func.id not in HELPERS:
-        return f"unknown function `{func.id}`{_suggest(func.id, HELPERS)}"
+    if func.id not in HELPERS:  # open, eval, getattr, type, globals, __import__, ...
+        return f"`{func.id}` is not available{_suggest(func.id, HELPERS)}"
     return None
 
 
@@ -327,6 +318,8 @@ def _refusal(node: ast.AST, mode: str, in_loop: bool, called: bool) -> str | Non
         return f"`{node.id}` is not available"
     if kind is ast.Attribute:
         return _check_attribute(node, mode, called)
+    if kind is ast.Subscript and mode == "eval" and not isinstance(node.ctx, ast.Load):
+        return "an expression cannot change data"  # e.g. `[1 for data['x'] in ...]`
     if kind is ast.Call:
         return _check_call(node)
     if kind is ast.Constant and type(node.value) not in _CONSTANTS:
@@ -389,7 +382,9 @@ def compile_script(source: str) -> Compiled:
 
 def check(source: str, mode: str = "eval") -> None:
     """Raise ExpressionError if `source` would not compile in `mode` ('eval' or 'exec')."""
-    {"eval": compile_expression, "exec": compile_script}[mode](source)
+    if mode not in ("eval", "exec"):
+        raise ValueError(f"mode must be 'eval' or 'exec', not {mode!r}")
+    (compile_expression if mode == "eval" else compile_script)(source)
 
 
 # ---- run time -----------------------------------------------------------------------------
@@ -401,6 +396,23 @@ _SIZED = frozenset({str, list, tuple, dict, set})
 _ITERABLE = frozenset({list, tuple, dict, str, range, set})
 _WIDTHS = re.compile(r"\d+")
 _BREAK, _CONTINUE = "break", "continue"
+
+
+def _size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """Items and characters of `value` written out in full. Shared parts count every time, as
+    in JSON, but are walked once: `a = [a, a]` sixty times over is sized in an instant."""
+    if id(value) in memo:
+        return memo[id(value)]
+    if depth >= MAX_DEPTH:  # also ends self-references
+        raise ValueError(f"the data is nested more than {MAX_DEPTH} levels deep")
+    total = 1
+    for child in chain(value, value.values()) if type(value) is dict else value:
+        if type(child) in _CONTAINERS:
+            total += _size(child, memo, depth + 1)
+        else:
+            total += len(child) + 1 if type(child) is str else 1
+    memo[id(value)] = total
+    return total
 
 
 def _describe(value: Any) -> str:
@@ -459,23 +471,13 @@ class _Interpreter:
         return value
 
     def _guard(self, *values: Any) -> None:
-        """Size up data before comparing, hashing or printing it: shared sub-lists such as
-        `a = [a, a]` repeated make tiny values whose comparison or text would never end."""
+        """Size up data before comparing, hashing or printing it, which Python does in one go."""
         for value in values:
-            if type(value) not in _CONTAINERS:
-                continue
-            count, stack = 0, [(value, 0)]
-            while stack:
-                item, depth = stack.pop()
-                if depth >= MAX_DEPTH:
-                    raise ValueError(f"the data is nested more than {MAX_DEPTH} levels deep")
-                for child in chain(item, item.values()) if type(item) is dict else item:
-                    count += len(child) + 1 if type(child) is str else 1
-                    if type(child) in _CONTAINERS:
-                        stack.append((child, depth + 1))
-                if count > MAX_SIZE:
+            if type(value) in _CONTAINERS:
+                size = _size(value, {})
+                if size > MAX_SIZE:
                     raise ValueError(f"the data is too large (over {MAX_SIZE:,} items)")
-            self._tick(count // 100)
+                self._tick(size // 100)
 
     def _iterable(self, value: Any) -> Any:
         if type(value) not in _ITERABLE:
@@ -701,59 +703,34 @@ class _Interpreter:
 
 
 _DISPATCH: dict[type, Callable[[_Interpreter, Any], Any]] = {
-    ast.Constant: _Interpreter._constant,
-    ast.Name: _Interpreter._name,
-    ast.BinOp: _Interpreter._binop,
-    ast.UnaryOp: _Interpreter._unaryop,
-    ast.BoolOp: _Interpreter._boolop,
-    ast.Compare: _Interpreter._compare,
-    ast.IfExp: _Interpreter._ifexp,
-    ast.Call: _Interpreter._call,
-    ast.Subscript: _Interpreter._subscript,
-    ast.Slice: _Interpreter._slice,
-    ast.List: _Interpreter._list,
-    ast.Tuple: _Interpreter._tuple,
-    ast.Set: _Interpreter._set,
-    ast.Dict: _Interpreter._dict,
-    ast.JoinedStr: _Interpreter._joinedstr,
-    ast.FormattedValue: _Interpreter._formattedvalue,
-    ast.ListComp: _Interpreter._listcomp,
-    ast.GeneratorExp: _Interpreter._listcomp,
-    ast.SetComp: _Interpreter._setcomp,
-    ast.DictComp: _Interpreter._dictcomp,
-    ast.Assign: _Interpreter._assign,
-    ast.AugAssign: _Interpreter._augassign,
-    ast.Delete: _Interpreter._delete,
-    ast.If: _Interpreter._if,
-    ast.For: _Interpreter._for,
-    ast.Expr: _Interpreter._expr,
-    ast.Pass: lambda self, node: None,
-    ast.Break: lambda self, node: _BREAK,
-    ast.Continue: lambda self, node: _CONTINUE,
+    getattr(ast, name): getattr(_Interpreter, "_" + name.lower())
+    for name in _words(
+        "Constant Name BinOp UnaryOp BoolOp Compare IfExp Call Subscript Slice List Tuple Set Dict "
+        "JoinedStr FormattedValue ListComp SetComp DictComp Assign AugAssign Delete If For Expr"
+    )
 }
+_DISPATCH[ast.GeneratorExp] = _Interpreter._listcomp
+_DISPATCH[ast.Pass] = lambda self, node: None
+_DISPATCH[ast.Break] = lambda self, node: _BREAK
+_DISPATCH[ast.Continue] = lambda self, node: _CONTINUE
 
 
 # ---- public entry points ------------------------------------------------------------------
 
 
-def _plain(value: Any, name: str, budget: list[int], depth: int = 0) -> Any:
+def _plain(value: Any, name: str, depth: int = 0) -> Any:
     """`value` as plain JSON data (tuples become lists), or an error naming the variable."""
-    budget[0] -= len(value) + 1 if type(value) is str else 1
-    if budget[0] < 0:
-        raise ExpressionError(f"the task data would exceed {MAX_DATA:,} items and characters")
-    if value is None or type(value) in (str, int, bool):
-        return value
-    if type(value) is float and math.isfinite(value):
+    kind = type(value)
+    if value is None or kind in (str, int, bool) or (kind is float and math.isfinite(value)):
         return value
     if depth >= MAX_DEPTH:
         raise ExpressionError(f"`{name}` is nested more than {MAX_DEPTH} levels deep")
-    if type(value) in (list, tuple):
-        return [_plain(item, name, budget, depth + 1) for item in value]
-    if type(value) is dict and all(type(key) is str for key in value):
-        return {key: _plain(item, name, budget, depth + 1) for key, item in value.items()}
-    what = "a dict with non-text keys" if type(value) is dict else _describe(value)
-    if type(value) is float:
-        what = f"the number {value}"
+    if kind in (list, tuple):
+        return [_plain(item, name, depth + 1) for item in value]
+    if kind is dict and all(type(key) is str for key in value):
+        return {key: _plain(item, name, depth + 1) for key, item in value.items()}
+    what = "a dict with non-text keys" if kind is dict else _describe(value)
+    what = f"the number {value}" if kind is float else what
     raise ExpressionError(
         f"`{name}` holds {what}, which cannot be stored; use text, numbers, lists and dicts"
     )
@@ -772,10 +749,11 @@ def execute(source: str, context: dict[str, Any], *, step_limit: int = 100_000) 
     except Exception as exc:  # the host handed us data that is not plain
         raise ExpressionError(f"the task data cannot be copied: {exc}", source=source) from None
     _Interpreter(work, compiled, step_limit).run()
-    budget = [MAX_DATA]
     try:
-        result = {name: _plain(value, name, budget) for name, value in work.items()}
-    except ExpressionError as exc:
-        raise ExpressionError(exc.reason, source=source) from None
+        if _size(list(work.values()), {}) > MAX_DATA:
+            raise ExpressionError(f"the task data would exceed {MAX_DATA:,} items and characters")
+        result = {name: _plain(value, name) for name, value in work.items()}
+    except (ExpressionError, ValueError) as exc:
+        raise ExpressionError(getattr(exc, "reason", str(exc)), source=source) from None
     context.clear()
     context.update(result)

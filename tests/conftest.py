@@ -109,3 +109,29 @@ def _real_clock():
     clock.reset()
     yield
     clock.reset()
+
+
+@pytest.fixture
+def app(settings):
+    from web import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli_runner(app):
+    """Invokes the real `approval` command group against the test app."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from web.cli import cli
+
+    def invoke(*args):
+        return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+    return invoke
