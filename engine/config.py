@@ -26,6 +26,8 @@ def _secret_key(env: Mapping[str, str], instance: Path) -> str:
     # A generated key kept in the instance folder survives restarts without anyone choosing one.
     if env.get("APPROVAL_SECRET_KEY"):
         return env["APPROVAL_SECRET_KEY"]
+    if env.get("APPROVAL_ENV") == "production":
+        return ""  # several processes must share one key: `check` refuses a missing one
     path = instance / "secret_key"
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
