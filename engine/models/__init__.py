@@ -4,15 +4,20 @@ from engine.models.audit import AuditEvent, AuditStream
 from engine.models.bundles import BundleFile, BundleVersion
 from engine.models.directory import Group, Membership, User
 from engine.models.instances import HumanTask, ProcessInstance, ServiceCall
+from engine.models.notifications import Notification
+from engine.models.screening import BlacklistEntry, NumberSequence
 
 __all__ = [
     "AuditEvent",
     "AuditStream",
+    "BlacklistEntry",
     "BundleFile",
     "BundleVersion",
     "Group",
     "HumanTask",
     "Membership",
+    "Notification",
+    "NumberSequence",
     "ProcessInstance",
     "ServiceCall",
     "User",

@@ -25,6 +25,8 @@ class ProcessInstance(Base):
     #: `BundleVersion.uid`: finds the cached specs without reading the version row.
     version_uid: Mapped[str] = mapped_column(String(32))
     process_id: Mapped[str] = mapped_column(String(255))
+    #: The application number people quote (e.g. PL20261128000123), issued at submission.
+    reference: Mapped[str | None] = mapped_column(String(40), unique=True)
     #: running (work queued), waiting (on people, timers or services), completed, error, cancelled
     status: Mapped[str] = mapped_column(String(20), default="running")
     state: Mapped[str] = mapped_column(Text)
