@@ -59,6 +59,19 @@ class Settings:
     script_step_limit: int = 100_000
     #: APPROVAL_MAX_CALL_DEPTH — nesting of call activities before an instance is stopped.
     max_call_depth: int = 10
+    #: APPROVAL_SMTP_HOST / _PORT / _FROM / _USER / _PASSWORD / _TLS — outgoing e-mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "智慧审批 <no-reply@approval.local>"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: bool = False
+    #: APPROVAL_SMS_URL — HTTP gateway that sends SMS (POST JSON {to, text, key}); empty: SMS off.
+    sms_url: str = ""
+    #: APPROVAL_CREDIT_BUREAU_URL — credit bureau query endpoint; empty: bureau treated as down.
+    credit_bureau_url: str = ""
+    #: APPROVAL_HTTP_TIMEOUT — seconds for any outgoing HTTP call (bureau, SMS gateway).
+    http_timeout: float = 5.0
 
     @property
     def production(self) -> bool:
@@ -79,6 +92,15 @@ class Settings:
             max_file_bytes=int(env.get("APPROVAL_MAX_FILE_BYTES", 2 * 1024 * 1024)),
             script_step_limit=int(env.get("APPROVAL_SCRIPT_STEP_LIMIT", 100_000)),
             max_call_depth=int(env.get("APPROVAL_MAX_CALL_DEPTH", 10)),
+            smtp_host=env.get("APPROVAL_SMTP_HOST", "127.0.0.1"),
+            smtp_port=int(env.get("APPROVAL_SMTP_PORT", 1025)),
+            smtp_from=env.get("APPROVAL_SMTP_FROM", "智慧审批 <no-reply@approval.local>"),
+            smtp_user=env.get("APPROVAL_SMTP_USER", ""),
+            smtp_password=env.get("APPROVAL_SMTP_PASSWORD", ""),
+            smtp_tls=env.get("APPROVAL_SMTP_TLS", "") in ("1", "true", "yes"),
+            sms_url=env.get("APPROVAL_SMS_URL", ""),
+            credit_bureau_url=env.get("APPROVAL_CREDIT_BUREAU_URL", ""),
+            http_timeout=float(env.get("APPROVAL_HTTP_TIMEOUT", 5.0)),
         )
         settings = replace(settings, **overrides)
         settings.check()
