@@ -1,7 +1,8 @@
 """Reference data of the automatic pre-check: the blacklist, and application numbers per day.
 
-Decision: application numbers come from a counter row per prefix and day, incremented under the
-row's version check, so two concurrent submissions never receive the same number.
+Decision: application numbers come from a counter row per prefix and day, taken with one
+`UPDATE … RETURNING`, so two concurrent submissions never receive the same number and a rolled
+back submission gives its number back.
 """
 
 from __future__ import annotations
