@@ -22,6 +22,8 @@ DMN_NAMESPACES = (
 )
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+# Process attributes Camunda Modeler writes on every diagram; they change nothing when run here.
+CAMUNDA_METADATA = frozenset({"historyTimeToLive", "versionTag", "isStartableInTasklist"})
 
 #: A lane with this name (or 申请人) belongs to whoever started the instance.
 APPLICANT_LANE = "applicant"
@@ -66,33 +68,40 @@ def is_dmn(root: etree._Element) -> bool:
     return etree.QName(root).namespace in DMN_NAMESPACES
 
 
-def uses_namespace(root: etree._Element, namespace: str) -> bool:
-    if namespace in root.nsmap.values():
-        return True
-    return any(
-        etree.QName(el).namespace == namespace or any(namespace in a for a in el.attrib)
-        for el in root.iter()
-        if isinstance(el.tag, str)
-    )
+@dataclass(frozen=True)
+class Refusal:
+    """Why a diagram cannot be run, and the first element that shows it."""
+
+    message: str
+    element: etree._Element
 
 
-def detect(root: etree._Element) -> Dialect | str:
-    """The dialect of a BPMN file, or a sentence saying why it cannot be run (yet)."""
-    if uses_namespace(root, CAMUNDA_NS) and not _only_declares(root, CAMUNDA_NS):
-        return (
-            "this diagram is in the Camunda 7 dialect, which is not supported yet; draw it in "
-            "bpmn.io or SpiffArena's modeler"
-        )
-    return SPIFF if SPIFF_NS in root.nsmap.values() else PLAIN
-
-
-def _only_declares(root: etree._Element, namespace: str) -> bool:
-    # Camunda Modeler declares its namespace on every file; only its attributes make it Camunda.
+def _first_use(root: etree._Element, namespace: str) -> tuple[etree._Element, str] | None:
+    """The first element in `namespace` or carrying one of its attributes, with that name."""
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
         if etree.QName(el).namespace == namespace:
-            return False
-        if any(attr.startswith("{" + namespace + "}") for attr in el.attrib):
-            return False
-    return True
+            return el, etree.QName(el).localname
+        for attr in el.attrib:
+            name = etree.QName(attr).localname
+            if attr.startswith("{" + namespace + "}") and name not in CAMUNDA_METADATA:
+                return el, name
+    return None
+
+
+def detect(root: etree._Element) -> Dialect | Refusal:
+    """The dialect of a BPMN file, or why it cannot be run (yet).
+
+    Camunda Modeler declares its namespace on every file; only its elements and attributes make
+    a diagram Camunda's.
+    """
+    camunda = _first_use(root, CAMUNDA_NS)
+    if camunda is not None:
+        el, name = camunda
+        return Refusal(
+            f"this diagram uses the Camunda 7 dialect (`camunda:{name}` on line {el.sourceline}),"
+            " which is not supported yet; draw it in bpmn.io or SpiffArena's modeler",
+            el,
+        )
+    return SPIFF if SPIFF_NS in root.nsmap.values() else PLAIN

@@ -82,6 +82,13 @@ def read_bundle(folder: Path, forms_dir: Path) -> BundleSource:
 def bundle_folders(path: Path) -> list[Path]:
     """`processes/x` is one bundle; `processes/` is every bundle folder in it."""
     path = path.resolve()
+    if not path.is_dir():
+        what = "is a file; give its bundle folder" if path.exists() else "does not exist"
+        raise ValidationFailed([Problem(str(path), None, f"the folder {what}")])
     if any(p.suffix in (".bpmn", ".dmn") for p in path.glob("*")):
         return [path]
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if not folders:
+        message = "no bundle here: expected .bpmn files, or bundle folders such as personal_loan/"
+        raise ValidationFailed([Problem(str(path), None, message)])
+    return folders

@@ -88,7 +88,7 @@ class DeferredServiceTask(ServiceTask):
 
 
 class OperatorServiceTaskParser(ServiceTaskParser):
-    """Spiff `serviceTaskOperator`, or plain BPMN's `implementation` attribute naming the operator."""
+    """The operator named by `spiffworkflow:serviceTaskOperator` or by plain `implementation`."""
 
     def create_task(self):
         if self.parse_extensions().get("serviceTaskOperator") is not None:

@@ -1,28 +1,43 @@
 """Validation of a whole bundle before anything of it is stored.
 
 Decision: one pass collects every problem (not just the first), each with file, line and
-element id; SpiffWorkflow only parses a bundle whose XML already passed our own checks, and its
-parse errors are translated, never shown raw. The result carries the parsed specs, so deploying
-does not parse twice.
+element id. Checks run in stages — each file alone (size, XML, forms), then the bundle's XML as a
+whole (calls, decisions), then SpiffWorkflow's parse, then the parsed tasks — and a stage runs
+only if the ones before found no error, so SpiffWorkflow never sees a diagram we would refuse
+and one mistake is not reported again as its consequences. The result carries the parsed specs,
+so deploying does not parse twice.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.mixins import SubWorkflowTaskMixin
-from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as ServiceTaskMixin
 
-from engine import diagram_checks, dialects, safe_xml
+from engine import (
+    bundle_checks,
+    diagram_checks,
+    dialects,
+    dmn_checks,
+    expression_checks,
+    safe_xml,
+    spec_parsing,
+    task_checks,
+)
+from engine.diagram_checks import NS
 from engine.errors import Problem
 from engine.sources import BundleSource, SourceFile
-from engine.spiff import ApprovalParser
+from engine.task_checks import TaskMeta
+
+__all__ = ["Context", "ParsedBundle", "TaskMeta", "validate"]
+
+#: Deepest nesting of objects and lists in a form; JSON Schema validation recurses through it.
+MAX_FORM_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -32,18 +47,6 @@ class Context:
     group_keys: dict[str, str]  # any accepted lane spelling → group key
     operators: frozenset[str]
     max_bytes: int
-
-
-@dataclass(frozen=True)
-class TaskMeta:
-    """A user task as the inbox needs it, resolved at deploy time."""
-
-    element_id: str
-    name: str
-    lane: str | None
-    group_key: str | None  # None: the applicant's own task
-    form: str | None
-    ui_form: str | None
 
 
 @dataclass
@@ -72,6 +75,14 @@ class _Files:
     forms: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, tuple[str, int]] = field(default_factory=dict)
 
+    @property
+    def first(self) -> str:
+        return next(iter(self.bpmn))
+
+    @property
+    def trees(self) -> dict[str, etree._Element]:
+        return {path: root for path, (root, _) in self.bpmn.items()}
+
 
 def validate(source: BundleSource, ctx: Context) -> ParsedBundle:
     """Every problem of the bundle; when there is none, its parsed specs and user tasks too."""
@@ -80,122 +91,139 @@ def validate(source: BundleSource, ctx: Context) -> ParsedBundle:
     for f in source.files:
         result.problems += _load(f, ctx, files)
     if not files.bpmn and not any(p.file.endswith(".bpmn") for p in result.problems):
-        result.problems.append(
-            Problem(f"processes/{source.key}", None, "the bundle has no .bpmn diagram")
-        )
-    if not result.ok:
-        return result
-    _parse(files, result)
+        message = "the bundle has no .bpmn diagram"
+        result.problems.append(Problem(f"processes/{source.key}", None, message))
     if result.ok:
-        result.problems += _check_tasks(files, result, ctx)
-        result.problems += _check_calls(files, result)
+        decisions = {d.get("id") for root in files.dmn.values() for d in _decisions(root)}
+        result.problems += bundle_checks.check_calls(files.trees)
+        result.problems += bundle_checks.check_decisions(files.trees, decisions)
+    if result.ok:
+        _parse(files, result)
+    if result.ok:
+        _check_tasks(source.key, files, result, ctx)
     return result
+
+
+def _decisions(root: etree._Element) -> list[etree._Element]:
+    return root.findall(".//dmn:decision", {"dmn": etree.QName(root).namespace})
 
 
 def _load(f: SourceFile, ctx: Context, files: _Files) -> list[Problem]:
     if len(f.content) > ctx.max_bytes:
-        return [
-            Problem(
-                f.path,
-                None,
-                f"the file is {len(f.content):,} bytes; the limit is {ctx.max_bytes:,}",
-            )
-        ]
+        message = f"the file is {len(f.content):,} bytes; the limit is {ctx.max_bytes:,}"
+        return [Problem(f.path, None, message)]
     if f.kind == "form":
         return _load_form(f, files)
+    expected = "DMN" if f.kind == "dmn" else "BPMN"
     try:
-        root = safe_xml.parse(f.content, max_bytes=ctx.max_bytes)
+        root = safe_xml.parse(f.content, max_bytes=ctx.max_bytes, expected=expected)
     except safe_xml.XmlRefused as err:
         return [Problem(f.path, err.line, err.message)]
-    if f.kind == "dmn":
-        if not dialects.is_dmn(root):
-            return [
-                Problem(
-                    f.path,
-                    root.sourceline,
-                    f"this is not a DMN file (its root is <{etree.QName(root).localname}>)",
-                )
-            ]
-        files.dmn[f.path] = root
-        return diagram_checks.check_dmn(root, f.path, files.lines)
-    return _load_bpmn(f, root, files)
+    if f.kind == "bpmn":
+        return _load_bpmn(f, root, files)
+    if not dialects.is_dmn(root):
+        return [Problem(f.path, root.sourceline, f"this looks like {_what(root)}, not DMN")]
+    files.dmn[f.path] = root
+    return dmn_checks.check_dmn(root, f.path, files.lines)
+
+
+def _what(root: etree._Element) -> str:
+    local = etree.QName(root).localname
+    return "HTML" if local.lower() in ("html", "body") else f"<{local}>"
 
 
 def _load_bpmn(f: SourceFile, root: etree._Element, files: _Files) -> list[Problem]:
     if not dialects.is_bpmn(root):
-        local = etree.QName(root).localname.lower()
-        what = "HTML" if local in ("html", "body") else f"<{etree.QName(root).localname}>"
-        return [Problem(f.path, root.sourceline, f"this looks like {what}, not BPMN")]
+        return [Problem(f.path, root.sourceline, f"this looks like {_what(root)}, not BPMN")]
     dialect = dialects.detect(root)
-    if isinstance(dialect, str):
-        return [Problem(f.path, root.sourceline, dialect)]
-    diagram_checks.quote_iso_timers(root)
+    if isinstance(dialect, dialects.Refusal):
+        owner = diagram_checks.owner_of(dialect.element)
+        element_id = owner.get("id") if owner is not None else None
+        return [Problem(f.path, dialect.element.sourceline, dialect.message, element_id)]
+    expression_checks.quote_iso_timers(root)
     files.bpmn[f.path] = (root, dialect)
-    return diagram_checks.check_bpmn(root, f.path, files.lines)
+    problems = diagram_checks.check_bpmn(root, f.path, files.lines)
+    return problems + expression_checks.check_expressions(root, f.path)
 
 
 def _load_form(f: SourceFile, files: _Files) -> list[Problem]:
     try:
-        schema = json.loads(f.content.decode("utf-8"))
+        text = f.content.decode("utf-8-sig")
+        schema = json.loads(text)
     except UnicodeDecodeError:
-        return [Problem(f.path, None, "the form is not UTF-8 text")]
+        return [Problem(f.path, None, "the form is not UTF-8 text; save it as UTF-8")]
     except json.JSONDecodeError as err:
         return [Problem(f.path, err.lineno, f"the form is not valid JSON: {err.msg}")]
-    if f.path.endswith("-uischema.json"):
-        files.forms[f.path] = schema
-        return []
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as err:
-        where = "/".join(str(p) for p in err.absolute_path) or "(top)"
-        return [
-            Problem(f.path, None, f"the form is not a valid JSON Schema at {where}: {err.message}")
-        ]
+    except RecursionError:
+        schema = None
+    if schema is None or _depth(schema) > MAX_FORM_DEPTH:
+        message = f"the form nests more than {MAX_FORM_DEPTH} levels deep"
+        return [Problem(f.path, None, message)]
+    if not isinstance(schema, dict):
+        return [Problem(f.path, 1, "a form must be a JSON object ({ ... })")]
+    if not f.path.endswith("-uischema.json"):
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as err:
+            path = list(err.absolute_path)
+            where = "/".join(str(p) for p in path) or "(top)"
+            message = f"the form is not a valid JSON Schema at {where}: {err.message}"
+            return [Problem(f.path, _json_line(text, path), message)]
     files.forms[f.path] = schema
     return []
 
 
-def _parse(files: _Files, result: ParsedBundle) -> None:
-    parser = ApprovalParser()
-    try:
-        for path, (root, _) in files.bpmn.items():
-            parser.add_bpmn_xml(root, filename=path)
-        for path, root in files.dmn.items():
-            parser.add_dmn_xml(root, filename=path)
-        result.specs = parser.find_all_specs()
-    except SpiffWorkflowException as err:
-        result.problems.append(_translate(err, files))
-        return
-    except RecursionError:
-        result.problems.append(
-            Problem(
-                next(iter(files.bpmn)), None, "the diagram is nested or chained too deeply to parse"
-            )
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (iteratively: the form is untrusted)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         )
-        return
-    _pick_main(files, result)
+        for child in children:
+            if isinstance(child, dict | list):
+                deepest = max(deepest, depth + 1)
+                stack.append((child, depth + 1))
+    return max(deepest, 1)
 
 
-def _translate(err: SpiffWorkflowException, files: _Files) -> Problem:
-    element_id = getattr(err, "id", "") or None
-    file, line = files.lines.get(
-        element_id, (getattr(err, "file_name", "") or next(iter(files.bpmn)), None)
-    )
-    message = str(err.args[0]) if err.args else str(err)
-    return Problem(file, line, message[:1].lower() + message[1:], element_id)
+def _json_line(text: str, path: list) -> int:
+    """The line of the value at `path`, found by following its keys through the text in order."""
+    position = 0
+    for key in path:
+        if isinstance(key, str):
+            found = re.compile(rf'"{re.escape(key)}"\s*:').search(text, position)
+            if found is None:
+                break
+            position = found.start()
+    return text.count("\n", 0, position) + 1
+
+
+def _parse(files: _Files, result: ParsedBundle) -> None:
+    trees = files.trees
+    result.specs, problems = spec_parsing.parse(trees, files.dmn, files.lines)
+    result.problems += problems
+    if result.ok:
+        result.problems += spec_parsing.trial_start(result.specs, files.lines, files.first)
+    if result.ok:
+        _pick_main(files, result)
+    names = {d.name for _, d in files.bpmn.values()}
+    result.dialect = "spiff" if "spiff" in names else "bpmn"
 
 
 def _pick_main(files: _Files, result: ParsedBundle) -> None:
+    """The process that starts: the one named after the bundle, else the only one not called."""
     called = {
         s.spec
-        for spec in result.specs.values()
+        for name, spec in result.specs.items()
         for s in spec.task_specs.values()
-        if isinstance(s, SubWorkflowTaskMixin)
+        if isinstance(s, SubWorkflowTaskMixin) and s.spec != name
     }
     executable = {
         p.get("id")
-        for root, _ in files.bpmn.values()
-        for p in root.iterfind("bpmn:process", diagram_checks.NS)
+        for root in files.trees.values()
+        for p in root.iterfind("bpmn:process", NS)
         if p.get("isExecutable") == "true"
     }
     candidates = sorted((executable & set(result.specs)) - called)
@@ -203,165 +231,28 @@ def _pick_main(files: _Files, result: ParsedBundle) -> None:
         result.main_process_id = result.key
     elif len(candidates) == 1:
         result.main_process_id = candidates[0]
+    elif candidates:
+        file, line = files.lines.get(candidates[0], (files.first, None))
+        message = (
+            f"several processes could start ({', '.join(candidates)}); "
+            f"give the main one the id `{result.key}`"
+        )
+        result.problems.append(Problem(file, line, message, candidates[0]))
     else:
-        first = next(iter(files.bpmn))
-        result.problems.append(
-            Problem(
-                first,
-                None,
-                f"several processes could start ({', '.join(candidates)}); "
-                f"give the main one the id `{result.key}`",
-            )
-        )
-    dialect_names = {d.name for _, d in files.bpmn.values()}
-    result.dialect = "spiff" if "spiff" in dialect_names else "bpmn"
+        message = "every process is called by another, so none can start"
+        result.problems.append(Problem(files.first, None, message))
 
 
-def _dialect_of(files: _Files, element_id: str) -> dialects.Dialect:
-    file = files.lines.get(element_id, ("", 0))[0]
-    return files.bpmn.get(file, (None, dialects.PLAIN))[1]
-
-
-def _check_tasks(files: _Files, result: ParsedBundle, ctx: Context) -> list[Problem]:
-    problems = []
-    for spec in result.specs.values():
-        for task_spec in spec.task_specs.values():
-            dialect = _dialect_of(files, task_spec.name)
-            file, line = files.lines.get(task_spec.name, ("", None))
-            if isinstance(task_spec, UserTaskMixin):
-                meta, found = _user_task(task_spec, dialect, result.key, files, ctx, (file, line))
-                problems += found
-                result.tasks[task_spec.name] = meta
-            elif isinstance(task_spec, ServiceTaskMixin):
-                operator = dialect.operator_of(task_spec)
-                if operator not in ctx.operators:
-                    known = ", ".join(sorted(ctx.operators))
-                    problems.append(
-                        Problem(
-                            file,
-                            line,
-                            f"service task {_label(task_spec)} calls the operator "
-                            f"`{operator}`, which does not exist (known: {known})",
-                            task_spec.name,
-                        )
-                    )
-    return problems
-
-
-def _label(task_spec) -> str:
-    name = getattr(task_spec, "bpmn_name", None)
-    return f"`{task_spec.name}` ({name})" if name else f"`{task_spec.name}`"
-
-
-def _user_task(
-    task_spec, dialect, key, files: _Files, ctx: Context, where
-) -> tuple[TaskMeta, list[Problem]]:
-    problems = []
-    file, line = where
-    lane = dialect.lane_of(task_spec)
-    group_key = None
-    if lane is None:
-        problems.append(
-            Problem(
-                file,
-                line,
-                f"user task {_label(task_spec)} is in no lane: put it in a lane "
-                "named after the group that does it",
-                task_spec.name,
-            )
-        )
-    elif lane.lower() not in dialects.APPLICANT_ALIASES:
-        group_key = ctx.group_keys.get(lane) or ctx.group_keys.get(lane.lower())
-        if group_key is None:
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"the lane `{lane}` of user task {_label(task_spec)} maps to no "
-                    "group; name the lane after an existing group",
-                    task_spec.name,
-                )
-            )
-    ref = dialect.form_of(task_spec)
-    form = _form_path(ref.schema, key, files)
-    ui_form = _form_path(ref.ui_schema, key, files) if ref.ui_schema else None
-    if ref.schema and form is None:
-        problems.append(
-            Problem(
-                file,
-                line,
-                f"user task {_label(task_spec)} uses the form `{ref.schema}`, which "
-                f"is not in forms/{key}/ or forms/_shared/",
-                task_spec.name,
-            )
-        )
-    if ref.ui_schema and ui_form is None:
-        problems.append(
-            Problem(
-                file,
-                line,
-                f"user task {_label(task_spec)} uses the UI schema "
-                f"`{ref.ui_schema}`, which does not exist",
-                task_spec.name,
-            )
-        )
-    name = getattr(task_spec, "bpmn_name", None) or task_spec.name
-    return TaskMeta(task_spec.name, name, lane, group_key, form, ui_form), problems
-
-
-def _form_path(filename: str | None, key: str, files: _Files) -> str | None:
-    if not filename:
-        return None
-    for candidate in (f"forms/{key}/{filename}", f"forms/_shared/{filename}"):
-        if candidate in files.forms:
-            return candidate
-    return None
-
-
-def _check_calls(files: _Files, result: ParsedBundle) -> list[Problem]:
-    """Call activities must name a process of the bundle and never lead back to their caller."""
-    calls: dict[str, set[str]] = {}
-    problems = []
-    for name, spec in result.specs.items():
-        for task_spec in spec.task_specs.values():
-            if isinstance(task_spec, SubWorkflowTaskMixin):
-                calls.setdefault(name, set()).add(task_spec.spec)
-    for caller, targets in calls.items():
-        for target in sorted(targets - set(result.specs)):
-            file, line = files.lines.get(caller, (next(iter(files.bpmn)), None))
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"process `{caller}` calls `{target}`, which is not a process of this bundle",
-                    caller,
-                )
-            )
-    for start in calls:
-        cycle = _find_cycle(start, calls)
-        if cycle:
-            file, line = files.lines.get(start, (next(iter(files.bpmn)), None))
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    f"process `{start}` calls itself through "
-                    f"{' → '.join(cycle)}: recursion is not allowed",
-                    start,
-                )
-            )
-    return problems
-
-
-def _find_cycle(start: str, calls: dict[str, set[str]]) -> list[str] | None:
-    stack = [(start, [start])]
-    seen = set()
-    while stack:
-        node, path = stack.pop()
-        for target in calls.get(node, ()):
-            if target == start:
-                return path + [target]
-            if target not in seen:
-                seen.add(target)
-                stack.append((target, path + [target]))
-    return None
+def _check_tasks(key: str, files: _Files, result: ParsedBundle, ctx: Context) -> None:
+    lanes = {
+        (lane.get("name") or "").strip(): (path, lane.sourceline, lane.get("id"))
+        for path, root in files.trees.items()
+        for lane in root.iterfind(".//bpmn:lane", NS)
+    }
+    where = task_checks.Where(
+        key, files.lines, lanes, {p: d for p, (_, d) in files.bpmn.items()}, files.forms
+    )
+    result.tasks, problems = task_checks.check_tasks(
+        result.specs, where, ctx.group_keys, ctx.operators
+    )
+    result.problems += problems

@@ -15,9 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from engine import clock
+from engine import clock, schema
 from engine.config import Settings
-from engine import schema
 from engine.db import Base, make_engine, make_session_factory
 
 POSTGRES_URL = os.environ.get("APPROVAL_TEST_POSTGRES_URL")
