@@ -50,13 +50,19 @@ def validate(schema_json: str | None, data: Any) -> dict[str, Any]:
             )
         return {}
     validator = _validator(schema_json)
-    allowed = validator.schema.get("properties", {})
-    errors = [FieldError(k, "this form has no such field") for k in data if k not in allowed]
-    errors += [
+    allowed = list(validator.schema.get("properties", {}))
+    errors = [
         FieldError(_field(e), _message(e))
-        for e in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        for e in validator.iter_errors(data)
         if e.validator != "additionalProperties"
     ]
+    errors += [FieldError(k, "this form has no such field") for k in data if k not in allowed]
     if errors:
-        raise Invalid(errors)
+        raise Invalid(sorted(errors, key=lambda e: _form_order(e.field, allowed)))
     return data
+
+
+def _form_order(field: str, allowed: list[str]) -> tuple[int, str]:
+    """Errors in the order the form shows its fields; fields it does not have come last."""
+    top = field.split("/", 1)[0]
+    return (allowed.index(top) if top in allowed else len(allowed), field)

@@ -57,7 +57,7 @@ def _view(task: HumanTask, bundle_key: str) -> TaskView:
 def open_tasks(
     session: Session, actor: Actor, *, limit: int = 50, offset: int = 0
 ) -> list[TaskView]:
-    """Open tasks of the actor's groups (unclaimed) and those assigned to the actor, oldest first."""
+    """Open tasks of the actor's groups (unclaimed) and those assigned to them, oldest first."""
     query = (
         select(HumanTask, ProcessInstance.bundle_key)
         .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)

@@ -10,19 +10,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import spiff
+from engine import clock, spiff
 from engine.models import HumanTask, ProcessInstance, ServiceCall
 
 OPEN = ("ready", "claimed")
+OPEN_CALLS = ("pending", "waiting")
 
 
-def sync(session: Session, loaded) -> None:
-    """Add rows for new ready user tasks and service calls; close rows of vanished tasks."""
+def sync(session: Session, loaded) -> list[ServiceCall]:
+    """Add rows for new ready user tasks and service calls; close rows of vanished tasks.
+
+    Returns the service calls added, so the caller can record that they were requested.
+    """
     row, workflow, version = loaded.row, loaded.workflow, loaded.version
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     known = {
@@ -37,8 +42,8 @@ def sync(session: Session, loaded) -> None:
     for task_id, task in ready.items():
         if task_id not in known and not _seen(session, row.id, task_id):
             session.add(_human_task(row, task, version))
-    _add_service_calls(session, row, workflow)
     row.next_due_at = next_due(workflow)
+    return _sync_service_calls(session, row, workflow)
 
 
 def _seen(session: Session, instance_id: int, task_id: str) -> bool:
@@ -66,49 +71,69 @@ def _human_task(row: ProcessInstance, task, version) -> HumanTask:
         state="ready",
         form=meta.form if meta else None,
         ui_form=meta.ui_form if meta else None,
+        due_at=sla_due(task),
     )
 
 
-def _add_service_calls(session: Session, row: ProcessInstance, workflow: BpmnWorkflow) -> None:
-    started = [
-        t
+def sla_due(task) -> datetime | None:
+    """A user task's SLA: the earliest waiting timer boundary event attached to it.
+
+    SpiffWorkflow puts a task with boundary events under a `BoundaryEventSplit`; the events are
+    the task's siblings there.
+    """
+    parent = task.parent
+    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
+        return None
+    due = [_timer_due(t) for t in parent.children if t.state == TaskState.WAITING]
+    return min((d for d in due if d is not None), default=None)
+
+
+def _sync_service_calls(
+    session: Session, row: ProcessInstance, workflow: BpmnWorkflow
+) -> list[ServiceCall]:
+    """A row for each service task that asked for a call; open calls of vanished tasks close."""
+    started = {
+        str(t.id): t
         for t in workflow.get_tasks(state=TaskState.STARTED)
         if spiff.SERVICE_CALL_KEY in t.internal_data
-    ]
-    if not started:
-        return
-    existing = set(
-        session.scalars(select(ServiceCall.task_id).where(ServiceCall.instance_id == row.id))
+    }
+    calls = session.scalars(select(ServiceCall).where(ServiceCall.instance_id == row.id)).all()
+    for call in calls:
+        if call.status in OPEN_CALLS and call.task_id not in started:
+            # an interrupting event or a cancelled branch took the task away: never run it
+            call.status, call.finished_at = "cancelled", clock.now()
+    known = {call.task_id for call in calls}
+    added = [_service_call(row, task) for task_id, task in started.items() if task_id not in known]
+    session.add_all(added)
+    return added
+
+
+def _service_call(row: ProcessInstance, task) -> ServiceCall:
+    call = task.internal_data[spiff.SERVICE_CALL_KEY]
+    return ServiceCall(
+        instance_id=row.id,
+        task_id=str(task.id),
+        element_id=task.task_spec.name,
+        operator=call["operator"],
+        params=call["params"],
+        status="pending",
     )
-    for task in started:
-        if str(task.id) in existing:
-            continue
-        call = task.internal_data[spiff.SERVICE_CALL_KEY]
-        session.add(
-            ServiceCall(
-                instance_id=row.id,
-                task_id=str(task.id),
-                element_id=task.task_spec.name,
-                operator=call["operator"],
-                params=call["params"],
-                status="pending",
-            )
-        )
 
 
 def next_due(workflow: BpmnWorkflow) -> datetime | None:
     """Earliest due time of any waiting timer, so the scheduler can find it by index."""
-    due = []
-    for task in workflow.get_tasks(state=TaskState.WAITING):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(definition, TimerEventDefinition):
-            continue
-        value = task.internal_data.get("event_value")
-        if isinstance(value, dict):
-            value = value.get("next")
-        if isinstance(value, str):
-            due.append(TimerEventDefinition.get_datetime(value))
-    return min(due) if due else None
+    due = [_timer_due(t) for t in workflow.get_tasks(state=TaskState.WAITING)]
+    return min((d for d in due if d is not None), default=None)
+
+
+def _timer_due(task) -> datetime | None:
+    """When a waiting timer event fires (SpiffWorkflow stores it once the timer is reached)."""
+    if not isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+        return None
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):  # a cycle: {'cycles': n, 'next': iso, 'duration': seconds}
+        value = value.get("next")
+    return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
 
 
 def check_depth(workflow: BpmnWorkflow, limit: int) -> None:

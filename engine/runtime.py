@@ -9,6 +9,7 @@ concurrent writer loses on the version counter and gets `TaskConflict`, nothing 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -112,7 +113,9 @@ def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) ->
     except STEP_ERRORS as err:
         _fail(session, settings, row, good_state, err, actor)
         return
-    instance_rows.sync(session, loaded)
+    for call in instance_rows.sync(session, loaded):
+        detail = {"task": call.element_id, "operator": call.operator, "params": call.params}
+        record(session, settings, row, "service_request", actor, detail)
     row.state = spiff.state_to_json(workflow)
     row.error_message = row.error_task = None
     if workflow.is_completed():
@@ -151,12 +154,35 @@ def _fail(
     flush(session)
 
 
+# SpiffWorkflow's wrapper for a failed condition; the expression is worth showing, the rest not.
+_FAILED_EXPRESSION = re.compile(r"Error evaluating expression '(.*)'", re.DOTALL)
+
+
 def _describe(err: Exception) -> str:
-    cause = getattr(err, "error", None) or getattr(err, "exception", None) or err.__cause__
-    text = str(cause) if isinstance(cause, ApprovalError) else str(err)
+    """What failed, where, and why, in words an analyst can act on (the cause, not the wrapper)."""
     if isinstance(err, RecursionError):
-        text = "the process nests call activities too deeply"
+        return "the process nests call activities too deeply"
+    cause = _approval_cause(err)
+    text = str(err) if cause is None else str(cause)
+    expression = _FAILED_EXPRESSION.match(str(err))
+    if cause is not None and expression:
+        reason = cause.reason if isinstance(cause, ExpressionError) else text  # one line only
+        text = f"the expression `{expression.group(1)}` failed: {reason}"
+    task = getattr(err, "task", None)
+    if task is not None:
+        spec = task.task_spec
+        name = getattr(spec, "bpmn_name", None)
+        text = f"{spec.name} ({name}): {text}" if name else f"{spec.name}: {text}"
     return text[:2000]
+
+
+def _approval_cause(err: BaseException) -> ApprovalError | None:
+    """Our own error under SpiffWorkflow's wrapper, which keeps it only as the context."""
+    for _ in range(10):  # a bounded walk: exception chains may loop
+        if err is None or isinstance(err, ApprovalError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def retry(session: Session, settings: Settings, instance_id: int, actor: Actor) -> ProcessInstance:
@@ -183,21 +209,22 @@ def complete_task(
     loaded = load(session, settings, human.instance_id)
     schema = loaded.version.forms.get(human.form) if human.form else None
     data = forms.validate(schema, data)
+    if loaded.row.status == "error":
+        raise Conflict("this application is stopped by an error; it must be retried first")
     task = loaded.workflow.get_task_from_id(UUID(human.task_id))
-    if task is None or task.state != TaskState.READY or loaded.row.status == "error":
+    if task is None or task.state != TaskState.READY:
         raise TaskConflict("this task can no longer be completed (the application moved on)")
-    task.set_data(**data)
-    task.run()
+    good_state = spiff.state_to_json(loaded.workflow)
+    try:
+        task.set_data(**data)
+        task.run()  # a user task's post-script runs here
+    except STEP_ERRORS as err:
+        _fail(session, settings, loaded.row, good_state, err, actor.username)
+        return human  # still open: once retried, it can be completed again
     human.state, human.completed_by, human.completed_at = "completed", actor.username, clock.now()
     human.submitted = data
-    record(
-        session,
-        settings,
-        loaded.row,
-        "complete",
-        actor.username,
-        {"task": human.element_id, "name": human.name, "data": data},
-    )
+    detail = {"task": human.element_id, "name": human.name, "data": data}
+    record(session, settings, loaded.row, "complete", actor.username, detail)
     advance(session, settings, loaded, actor.username)
     return human
 
@@ -207,6 +234,8 @@ def may_act(human: HumanTask, actor: Actor) -> None:
     if human.state not in ("ready", "claimed"):
         raise TaskConflict(f"this task is already {human.state}")
     if human.assignee is not None and human.assignee != actor.username:
+        if human.group_key is None:  # an applicant's own task: not a race, simply not yours
+            raise Forbidden("this task belongs to another person")
         raise TaskConflict(f"this task is taken by {human.assignee}")
     if human.assignee is None and not actor.in_group(human.group_key):
         raise Forbidden("this task belongs to a group you are not in")

@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import clock, operators, runtime
+from engine import clock, operators, runtime, spiff
 from engine.config import Settings
 from engine.directory import SYSTEM
 from engine.errors import Conflict, NotFound
@@ -25,6 +25,7 @@ from engine.models import ProcessInstance, ServiceCall
 
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 2.0
+APPLY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) 
     elif outcome.result is not None:
         _complete(session, settings, call, outcome.result)
     elif outcome.retry and call.attempts < MAX_ATTEMPTS:
-        call.error = outcome.error
-        call.next_attempt_at = clock.now() + timedelta(seconds=BACKOFF_SECONDS * 2**call.attempts)
+        _retry_later(session, settings, call, outcome.error or "failed")
     else:
         _give_up(session, settings, call, outcome.error or "failed")
     runtime.flush(session)
@@ -122,7 +122,32 @@ def _complete(session: Session, settings: Settings, call: ServiceCall, result: d
         SYSTEM,
         {"task": call.element_id, "operator": call.operator, "result": result},
     )
+    if loaded.row.status == "error":
+        # Another branch failed: keep the answer, but only `retry` may run the steps again,
+        # or this advance would quietly clear that error.
+        loaded.row.state = spiff.state_to_json(loaded.workflow)
+        return
     runtime.advance(session, settings, loaded, SYSTEM)
+
+
+def _retry_later(session: Session, settings: Settings, call: ServiceCall, error: str) -> None:
+    call.error = error
+    call.next_attempt_at = clock.now() + timedelta(seconds=BACKOFF_SECONDS * 2**call.attempts)
+    row = session.get(ProcessInstance, call.instance_id)
+    runtime.record(
+        session,
+        settings,
+        row,
+        "service_retry",
+        SYSTEM,
+        {
+            "task": call.element_id,
+            "operator": call.operator,
+            "attempt": call.attempts,
+            "message": error,
+            "next_attempt_at": call.next_attempt_at.isoformat(),
+        },
+    )
 
 
 def _give_up(session: Session, settings: Settings, call: ServiceCall, error: str) -> None:
@@ -137,7 +162,7 @@ def _give_up(session: Session, settings: Settings, call: ServiceCall, error: str
         row,
         "error",
         SYSTEM,
-        {"task": call.element_id, "operator": call.operator, "message": error},
+        {"task": call.element_id, "operator": call.operator, "message": row.error_message},
     )
 
 
@@ -149,8 +174,16 @@ def run_call(session_factory: sessionmaker, settings: Settings, call_id: int) ->
             return
         session.expunge(call)
     outcome = invoke(call, settings)
-    with session_factory() as session, session.begin():
-        apply(session, settings, call_id, outcome)
+    for attempt in range(APPLY_ATTEMPTS):
+        try:
+            with session_factory() as session, session.begin():
+                apply(session, settings, call_id, outcome)
+            return
+        except Conflict:
+            # A person acted on the same instance meanwhile: apply the same outcome again
+            # rather than run the operator twice; a call no longer pending is left alone.
+            if attempt == APPLY_ATTEMPTS - 1:
+                raise
 
 
 def run_due(session_factory: sessionmaker, settings: Settings, limit: int = 100) -> int:
@@ -158,5 +191,8 @@ def run_due(session_factory: sessionmaker, settings: Settings, limit: int = 100)
     with session_factory() as session:
         ids = due_calls(session, limit)
     for call_id in ids:
-        run_call(session_factory, settings, call_id)
+        try:
+            run_call(session_factory, settings, call_id)
+        except Conflict:
+            continue  # still pending: the next round runs it again
     return len(ids)

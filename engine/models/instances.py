@@ -90,7 +90,8 @@ class ServiceCall(Base):
     element_id: Mapped[str] = mapped_column(String(255))
     operator: Mapped[str] = mapped_column(String(120))
     params: Mapped[dict] = mapped_column(JSON)
-    #: pending (to run), waiting (operator answers later), done, failed (gave up; see error)
+    #: pending (to run), waiting (operator answers later), done, failed (gave up; see error),
+    #: cancelled (its task was taken away, e.g. by an interrupting timer)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     result: Mapped[dict | None] = mapped_column(JSON)

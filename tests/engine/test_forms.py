@@ -1,0 +1,113 @@
+"""What a person may submit for a task: exactly the form's fields, valid, or nothing is stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine import forms, runtime
+from engine.errors import FieldError, Invalid
+from tests.factories import (
+    APPLICANT,
+    REPO,
+    application,
+    deploy_sample,
+    events,
+    human_tasks,
+    instance,
+    open_task,
+)
+
+APPLY_FORM = (REPO / "forms" / "sample_approval" / "apply-schema.json").read_text(encoding="utf-8")
+# A form that forgets `additionalProperties: false`: extra fields must still be refused.
+LOOSE_FORM = json.dumps({"type": "object", "properties": {"note": {"type": "string"}}})
+
+
+def refused(schema: str | None, data) -> list[FieldError]:
+    with pytest.raises(Invalid) as caught:
+        forms.validate(schema, data)
+    return caught.value.errors
+
+
+def test_a_valid_application_is_accepted_as_submitted():
+    """Data that fits the form comes back unchanged."""
+    assert forms.validate(APPLY_FORM, application()) == application()
+
+
+def test_every_invalid_field_is_listed_with_its_reason():
+    """One submission, every problem: wrong type, too short, out of range, not a choice, missing."""
+    assert refused(APPLY_FORM, {"applicant_name": "张", "amount": 10, "purpose": "gambling"}) == [
+        FieldError("applicant_name", "'张' is too short"),
+        FieldError("amount", "10 is less than the minimum of 1000"),
+        FieldError("purpose", "must be one of consumption, education, renovation, travel"),
+    ]
+    assert refused(APPLY_FORM, {"purpose": "travel", "amount": "lots"}) == [
+        FieldError("applicant_name", "is required"),
+        FieldError("amount", "'lots' is not of type 'number'"),
+    ]
+
+
+@pytest.mark.parametrize("schema", [APPLY_FORM, LOOSE_FORM], ids=["strict", "loose"])
+def test_a_field_the_form_does_not_offer_is_refused(schema):
+    """Extra fields (such as one deciding the approval level) never reach the process data."""
+    data = application() if schema == APPLY_FORM else {"note": "hi"}
+    assert refused(schema, {**data, "levels": 1}) == [
+        FieldError("levels", "this form has no such field")
+    ]
+
+
+def test_a_task_without_a_form_accepts_no_data():
+    """Nothing may be written through a task that shows no form."""
+    assert forms.validate(None, {}) == {}
+    assert refused(None, {"levels": 1}) == [
+        FieldError("levels", "this task has no form; no data may be submitted")
+    ]
+
+
+@pytest.mark.parametrize("data", [None, [], "text", 3], ids=repr)
+def test_data_that_is_not_an_object_is_refused(data):
+    """A submission is an object of fields, whatever the form."""
+    assert refused(APPLY_FORM, data) == [
+        FieldError("(form)", "the submitted data must be an object of fields")
+    ]
+
+
+def test_the_refusal_message_names_each_field():
+    """The error's text, as a log or an API shows it, lists field: reason pairs."""
+    with pytest.raises(Invalid) as caught:
+        forms.validate(APPLY_FORM, {**application(amount=1), "levels": 1})
+    assert str(caught.value) == (
+        "the submitted data is invalid: amount: 1 is less than the minimum of 1000; "
+        "levels: this form has no such field"
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [application(amount=10), {**application(), "levels": 1}],
+    ids=["invalid", "extra field"],
+)
+def test_a_refused_submission_stores_nothing(session_factory, settings, data):
+    """The instance, its state and its task are exactly as before; the task is still open."""
+    with session_factory.begin() as session:
+        deploy_sample(session, settings)
+        instance_id = runtime.start(session, settings, "sample_approval", {}, APPLICANT).id
+    before = instance(session_factory, instance_id)
+    task = open_task(session_factory, APPLICANT, "Task_apply")
+
+    with session_factory.begin() as session, pytest.raises(Invalid):
+        runtime.complete_task(session, settings, task.id, APPLICANT, data)
+
+    after = instance(session_factory, instance_id)
+    assert (after.state, after.lock_version, after.status) == (
+        before.state,
+        before.lock_version,
+        "waiting",
+    )
+    (row,) = human_tasks(session_factory, instance_id)
+    assert (row.state, row.submitted, row.completed_by) == ("ready", None, None)
+    assert events(session_factory, instance_id) == [("start", "alice")]
+    with session_factory.begin() as session:  # and the same task still takes a valid form
+        runtime.complete_task(session, settings, task.id, APPLICANT, application())
+    assert human_tasks(session_factory, instance_id)[0].state == "completed"

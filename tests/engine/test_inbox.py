@@ -1,0 +1,159 @@
+"""Who sees and may work on which task: groups, claims, releases, and the applicant's own tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import inbox, runtime, service_calls
+from engine.errors import Forbidden, TaskConflict
+from tests.factories import (
+    APPLICANT,
+    MANAGER,
+    OTHER_APPLICANT,
+    REVIEWER,
+    SECOND_REVIEWER,
+    application,
+    audit_problems,
+    deploy_sample,
+    events,
+    human_tasks,
+    open_task,
+    review,
+)
+
+
+@pytest.fixture
+def review_task(session_factory, settings) -> inbox.TaskView:
+    """An application waiting for credit review: its review task."""
+    with session_factory.begin() as session:
+        deploy_sample(session, settings)
+        runtime.start(session, settings, "sample_approval", {}, APPLICANT)
+    task = open_task(session_factory, APPLICANT, "Task_apply")
+    with session_factory.begin() as session:
+        runtime.complete_task(session, settings, task.id, APPLICANT, application())
+    service_calls.run_due(session_factory, settings)
+    return open_task(session_factory, REVIEWER, "Task_review")
+
+
+def claim(session_factory, settings, task_id: int, actor) -> inbox.TaskView:
+    with session_factory.begin() as session:
+        return inbox.claim(session, settings, task_id, actor)
+
+
+def inbox_of(session_factory, actor) -> list[str]:
+    with session_factory() as session:
+        return [t.element_id for t in inbox.open_tasks(session, actor)]
+
+
+def test_the_application_form_goes_to_the_person_who_started(session_factory, settings):
+    """Only the applicant sees and may fill in their own form; another applicant may not."""
+    with session_factory.begin() as session:
+        deploy_sample(session, settings)
+        runtime.start(session, settings, "sample_approval", {}, APPLICANT)
+    assert inbox_of(session_factory, APPLICANT) == ["Task_apply"]
+    assert inbox_of(session_factory, OTHER_APPLICANT) == []
+    task = open_task(session_factory, APPLICANT, "Task_apply")
+    assert (task.assignee, task.group_key) == ("alice", None)
+    for act in (
+        lambda s: runtime.complete_task(s, settings, task.id, OTHER_APPLICANT, application()),
+        lambda s: inbox.claim(s, settings, task.id, OTHER_APPLICANT),
+    ):
+        with session_factory.begin() as session, pytest.raises(Forbidden, match="another person"):
+            act(session)
+    with session_factory.begin() as session, pytest.raises(TaskConflict, match="not claimed"):
+        inbox.release(session, settings, task.id, APPLICANT)
+
+
+def test_a_group_task_is_in_every_group_members_inbox_and_nobody_elses(
+    review_task, session_factory
+):
+    """Both credit reviewers see the review; the branch manager and the applicant do not."""
+    assert inbox_of(session_factory, REVIEWER) == ["Task_review"]
+    assert inbox_of(session_factory, SECOND_REVIEWER) == ["Task_review"]
+    assert inbox_of(session_factory, MANAGER) == []
+    assert inbox_of(session_factory, APPLICANT) == []
+
+
+def test_someone_outside_the_group_may_neither_claim_nor_complete(
+    review_task, session_factory, settings
+):
+    """The branch manager is refused the credit review: Forbidden, and nothing changes."""
+    with session_factory.begin() as session, pytest.raises(Forbidden, match="group you are not in"):
+        inbox.claim(session, settings, review_task.id, MANAGER)
+    with session_factory.begin() as session, pytest.raises(Forbidden, match="group you are not in"):
+        runtime.complete_task(session, settings, review_task.id, MANAGER, review())
+    task = human_tasks(session_factory, review_task.instance_id)[-1]
+    assert (task.state, task.assignee) == ("ready", None)
+
+
+def test_a_claimed_task_is_off_limits_to_other_reviewers(review_task, session_factory, settings):
+    """After rui claims it, rong can neither claim nor complete it and is told who has it."""
+    claimed = claim(session_factory, settings, review_task.id, REVIEWER)
+    assert (claimed.state, claimed.assignee) == ("claimed", "rui")
+    assert inbox_of(session_factory, SECOND_REVIEWER) == []
+    assert inbox_of(session_factory, REVIEWER) == ["Task_review"]
+    with session_factory.begin() as session, pytest.raises(TaskConflict, match="taken by rui"):
+        inbox.claim(session, settings, review_task.id, SECOND_REVIEWER)
+    with session_factory.begin() as session, pytest.raises(TaskConflict, match="taken by rui"):
+        runtime.complete_task(session, settings, review_task.id, SECOND_REVIEWER, review())
+    with session_factory.begin() as session:
+        runtime.complete_task(session, settings, review_task.id, REVIEWER, review())
+    assert human_tasks(session_factory, review_task.instance_id)[1].completed_by == "rui"
+
+
+def test_claiming_your_own_task_again_changes_nothing(review_task, session_factory, settings):
+    """A double click on "claim" is harmless: one claim in the record."""
+    claim(session_factory, settings, review_task.id, REVIEWER)
+    claim(session_factory, settings, review_task.id, REVIEWER)
+    assert [kind for kind, _ in events(session_factory, review_task.instance_id)].count(
+        "claim"
+    ) == 1
+
+
+def test_only_the_claimer_may_release_a_task(review_task, session_factory, settings):
+    """rong cannot release rui's claim; rui can, and then rong may take it."""
+    claim(session_factory, settings, review_task.id, REVIEWER)
+    with session_factory.begin() as session, pytest.raises(Forbidden, match="only the person"):
+        inbox.release(session, settings, review_task.id, SECOND_REVIEWER)
+    with session_factory.begin() as session:
+        released = inbox.release(session, settings, review_task.id, REVIEWER)
+    assert (released.state, released.assignee) == ("ready", None)
+    assert claim(session_factory, settings, review_task.id, SECOND_REVIEWER).assignee == "rong"
+    assert events(session_factory, review_task.instance_id)[-3:] == [
+        ("claim", "rui"),
+        ("release", "rui"),
+        ("claim", "rong"),
+    ]
+    assert audit_problems(session_factory, settings) == []
+
+
+def test_an_unclaimed_task_cannot_be_released(review_task, session_factory, settings):
+    """Release is only for a claimed task."""
+    with session_factory.begin() as session, pytest.raises(TaskConflict, match="not claimed"):
+        inbox.release(session, settings, review_task.id, REVIEWER)
+
+
+def test_a_completed_task_can_no_longer_be_claimed_or_completed(
+    review_task, session_factory, settings
+):
+    """Once done, the task is closed to everyone, including the person who did it."""
+    with session_factory.begin() as session:
+        runtime.complete_task(session, settings, review_task.id, REVIEWER, review("reject"))
+    for act in (
+        lambda s: inbox.claim(s, settings, review_task.id, SECOND_REVIEWER),
+        lambda s: runtime.complete_task(s, settings, review_task.id, REVIEWER, review()),
+    ):
+        with session_factory.begin() as session, pytest.raises(TaskConflict, match="already"):
+            act(session)
+    assert inbox_of(session_factory, REVIEWER) == []
+
+
+def test_the_instance_task_list_shows_every_task_with_its_state(review_task, session_factory):
+    """The history view: the completed form and the open review, oldest first."""
+    with session_factory() as session:
+        views = inbox.tasks_of_instance(session, review_task.instance_id)
+    assert [(v.element_id, v.state, v.bundle_key) for v in views] == [
+        ("Task_apply", "completed", "sample_approval"),
+        ("Task_review", "ready", "sample_approval"),
+    ]
+    assert views[1].due_at is not None
