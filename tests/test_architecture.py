@@ -17,8 +17,9 @@ def test_engine_never_imports_flask_or_web():
 def test_code_passes_ruff():
     """ruff finds nothing to complain about (style, complexity ≤ 10)."""
     ruff = Path(sys.executable).with_name("ruff")
+    folders = [d for d in ("engine", "web", "tests", "bench") if (ROOT / d).is_dir()]
     result = subprocess.run(
-        [str(ruff), "check", "engine", "web", "tests", "bench"],
+        [str(ruff), "check", *folders],
         cwd=ROOT,
         capture_output=True,
         text=True,
