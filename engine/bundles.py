@@ -47,6 +47,7 @@ class LoadedVersion:
     specs: dict[str, Any]
     tasks: dict[str, TaskMeta]
     forms: dict[str, str]  # deployed path → content
+    data: dict[str, str]  # operator data by file name (`scorecard.json`) → content
 
 
 _CACHE: dict[str, LoadedVersion] = {}
@@ -170,13 +171,13 @@ def load(
     row = session.scalar(query)
     if row is None:
         raise NotFound("no such deployed version")
-    forms = dict(
-        session.execute(
-            select(BundleFile.path, BundleFile.content).where(
-                BundleFile.bundle_version_id == row.id, BundleFile.kind == "form"
-            )
-        ).all()
-    )
+    texts = session.execute(
+        select(BundleFile.kind, BundleFile.path, BundleFile.content).where(
+            BundleFile.bundle_version_id == row.id, BundleFile.kind.in_(("form", "data"))
+        )
+    ).all()
+    forms = {path: content for kind, path, content in texts if kind == "form"}
+    data = {path.rsplit("/", 1)[-1]: content for kind, path, content in texts if kind == "data"}
     loaded = LoadedVersion(
         row.id,
         row.uid,
@@ -186,6 +187,7 @@ def load(
         spiff.specs_from_json(row.specs_json),
         {k: TaskMeta(**v) for k, v in json.loads(row.tasks_json).items()},
         forms,
+        data,
     )
     _CACHE[row.uid] = loaded
     return loaded

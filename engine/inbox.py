@@ -95,7 +95,7 @@ def _get(session: Session, task_id: int) -> HumanTask:
 def claim(session: Session, settings: Settings, task_id: int, actor: Actor) -> TaskView:
     """Take a group task so nobody else works on it."""
     task = _get(session, task_id)
-    runtime.may_act(task, actor)
+    runtime.may_act(session, task, actor)
     if task.assignee == actor.username:
         return tasks_view(session, task)
     task.state, task.assignee, task.claimed_at = "claimed", actor.username, clock.now()

@@ -17,6 +17,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -205,7 +206,7 @@ def complete_task(
     human = session.get(HumanTask, human_task_id)
     if human is None:
         raise NotFound(f"no task #{human_task_id}")
-    may_act(human, actor)
+    may_act(session, human, actor)
     loaded = load(session, settings, human.instance_id)
     schema = loaded.version.forms.get(human.form) if human.form else None
     data = forms.validate(schema, data)
@@ -229,8 +230,36 @@ def complete_task(
     return human
 
 
-def may_act(human: HumanTask, actor: Actor) -> None:
-    """The one rule for acting on a task: open, and yours or your group's and not someone else's."""
+def may_act(session: Session, human: HumanTask, actor: Actor) -> None:
+    """The one rule for acting on a task: open, yours or your group's and not someone else's,
+    and (segregation of duties) never a second level of, or a review of, your own application."""
+    _may_take(human, actor)
+    if human.group_key is not None:
+        _segregate(session, human, actor)
+
+
+def _segregate(session: Session, human: HumanTask, actor: Actor) -> None:
+    started_by = session.scalar(
+        select(ProcessInstance.started_by).where(ProcessInstance.id == human.instance_id)
+    )
+    if started_by == actor.username:
+        raise Forbidden("you cannot review or approve your own application")
+    other_level = session.scalar(
+        select(HumanTask.name).where(
+            HumanTask.instance_id == human.instance_id,
+            HumanTask.completed_by == actor.username,
+            HumanTask.group_key.is_not(None),
+            HumanTask.element_id != human.element_id,
+        ).limit(1)
+    )
+    if other_level is not None:
+        raise Forbidden(
+            f"you already decided “{other_level}” of this application; another person must "
+            "decide this level (segregation of duties)"
+        )
+
+
+def _may_take(human: HumanTask, actor: Actor) -> None:
     if human.state not in ("ready", "claimed"):
         raise TaskConflict(f"this task is already {human.state}")
     if human.assignee is not None and human.assignee != actor.username:

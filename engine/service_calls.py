@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import clock, operators, runtime, spiff
+from engine import bundles, clock, operators, runtime, spiff
 from engine.config import Settings
 from engine.directory import SYSTEM
 from engine.errors import Conflict, NotFound
@@ -51,14 +51,29 @@ def due_calls(session: Session, limit: int = 100) -> list[int]:
     )
 
 
-def invoke(call: ServiceCall, settings: Settings) -> Outcome:
+def call_info(session: Session, settings: Settings, call: ServiceCall, session_factory=None):
+    """What the operator of `call` may know: its instance, application number and bundle data."""
+    row = session.get(ProcessInstance, call.instance_id)
+    version = bundles.load(session, uid=row.version_uid)
+    return operators.CallInfo(
+        call.id,
+        call.instance_id,
+        call.element_id,
+        call.attempts + 1,
+        settings,
+        bundle_key=row.bundle_key,
+        reference=row.reference,
+        started_by=row.started_by,
+        data=version.data,
+        session_factory=session_factory,
+    )
+
+
+def invoke(call: ServiceCall, info: operators.CallInfo) -> Outcome:
     """Run the operator of `call` once; never raises for the operator's own failures."""
     fn = operators.get(call.operator)
     if fn is None:
         return Outcome(error=f"the operator `{call.operator}` is not installed", retry=False)
-    info = operators.CallInfo(
-        call.id, call.instance_id, call.element_id, call.attempts + 1, settings
-    )
     try:
         result = fn(dict(call.params or {}), info)
     except operators.OperatorFailed as err:
@@ -172,8 +187,9 @@ def run_call(session_factory: sessionmaker, settings: Settings, call_id: int) ->
         call = session.get(ServiceCall, call_id)
         if call is None or call.status != "pending":
             return
+        info = call_info(session, settings, call, session_factory)
         session.expunge(call)
-    outcome = invoke(call, settings)
+    outcome = invoke(call, info)
     for attempt in range(APPLY_ATTEMPTS):
         try:
             with session_factory() as session, session.begin():

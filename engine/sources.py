@@ -1,6 +1,7 @@
 """Reading a bundle from disk: its diagrams, decision tables and forms, as bytes with paths.
 
-A bundle is `processes/<key>/` (`.bpmn`, `.dmn`) plus `forms/<key>/` and the shared field types
+A bundle is `processes/<key>/` (`.bpmn`, `.dmn`, and `.json` data an operator reads, such as
+the scorecard and the notification texts) plus `forms/<key>/` and the shared field types
 in `forms/_shared/`. Paths are kept relative (`processes/<key>/x.bpmn`) so messages and stored
 versions read the same on every machine.
 """
@@ -74,6 +75,10 @@ def read_bundle(folder: Path, forms_dir: Path) -> BundleSource:
             ]
         )
     files = _read_folder(folder, f"processes/{key}", (".bpmn", ".dmn"))
+    files += [
+        SourceFile(f.path, "data", f.content)
+        for f in _read_folder(folder, f"processes/{key}", (".json",))
+    ]
     files += _read_folder(forms_dir / key, f"forms/{key}", (".json",))
     files += _read_folder(forms_dir / "_shared", "forms/_shared", (".json",))
     return BundleSource(key, tuple(files))

@@ -114,6 +114,8 @@ def _load(f: SourceFile, ctx: Context, files: _Files) -> list[Problem]:
         return [Problem(f.path, None, message)]
     if f.kind == "form":
         return _load_form(f, files)
+    if f.kind == "data":
+        return _load_data(f)
     expected = "DMN" if f.kind == "dmn" else "BPMN"
     try:
         root = safe_xml.parse(f.content, max_bytes=ctx.max_bytes, expected=expected)
@@ -125,6 +127,17 @@ def _load(f: SourceFile, ctx: Context, files: _Files) -> list[Problem]:
         return [Problem(f.path, root.sourceline, f"this looks like {_what(root)}, not DMN")]
     files.dmn[f.path] = root
     return dmn_checks.check_dmn(root, f.path, files.lines)
+
+
+def _load_data(f: SourceFile) -> list[Problem]:
+    """Operator data (scorecard, notification texts) must at least be JSON; operators check more."""
+    try:
+        json.loads(f.content.decode("utf-8"))
+    except UnicodeDecodeError:
+        return [Problem(f.path, None, "the file is not UTF-8 text")]
+    except json.JSONDecodeError as err:
+        return [Problem(f.path, err.lineno, f"the file is not valid JSON: {err.msg}")]
+    return []
 
 
 def _what(root: etree._Element) -> str:

@@ -7,9 +7,11 @@ Diagrams can only name operators registered here, and validation refuses any oth
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
 
@@ -23,6 +25,15 @@ class CallInfo:
     element_id: str
     attempt: int
     settings: Settings
+    bundle_key: str = ""
+    #: The application number, once issued, and who started the application.
+    reference: str | None = None
+    started_by: str = ""
+    #: The deployed data files of the instance's version, by name (`scorecard.json`).
+    data: Mapping[str, str] = field(default_factory=dict)
+    #: For operators that keep records (notifications) or read reference data (blacklist);
+    #: each use is its own short transaction, never the instance's.
+    session_factory: sessionmaker[Session] | None = None
 
 
 class _Wait:

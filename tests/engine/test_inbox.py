@@ -157,3 +157,33 @@ def test_the_instance_task_list_shows_every_task_with_its_state(review_task, ses
         ("Task_review", "ready", "sample_approval"),
     ]
     assert views[1].due_at is not None
+
+
+def test_reviewer_cannot_approve_two_levels(session_factory, settings, review_task):
+    """Whoever decided the review may not also decide the manager's level of the same application."""
+    both = type(REVIEWER)("both", frozenset({"credit_reviewer", "branch_manager"}))
+    with session_factory.begin() as session:
+        runtime.complete_task(session, settings, review_task.id, both, review())
+    manager_task = open_task(session_factory, MANAGER, "Task_manager")
+    with session_factory() as session, pytest.raises(Forbidden, match="segregation of duties"):
+        inbox.claim(session, settings, manager_task.id, both)
+    with session_factory() as session, pytest.raises(Forbidden, match="segregation of duties"):
+        runtime.complete_task(
+            session, settings, manager_task.id, both, {"final_decision": "approve", "opinion": "ok"}
+        )
+    claim(session_factory, settings, manager_task.id, MANAGER)  # another person may
+
+
+def test_staff_cannot_review_their_own_application(session_factory, settings):
+    """A reviewer who applied is refused their own application's review, even in the right group."""
+    staff = type(REVIEWER)("staff_applicant", frozenset({"credit_reviewer"}))
+    with session_factory.begin() as session:
+        deploy_sample(session, settings)
+        runtime.start(session, settings, "sample_approval", {}, staff)
+    own = open_task(session_factory, staff, "Task_apply")
+    with session_factory.begin() as session:
+        runtime.complete_task(session, settings, own.id, staff, application())
+    service_calls.run_due(session_factory, settings)
+    task = open_task(session_factory, REVIEWER, "Task_review")
+    with session_factory() as session, pytest.raises(Forbidden, match="your own application"):
+        inbox.claim(session, settings, task.id, staff)

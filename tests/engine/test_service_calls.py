@@ -162,7 +162,9 @@ def test_a_redelivered_outcome_is_applied_only_once(switch, session_factory, set
     switch["down"] = False
     instance_id = start(session_factory, settings, "flaky_service")
     (call,) = calls_of(session_factory, instance_id)
-    outcome = service_calls.invoke(call, settings)
+    with session_factory() as session:
+        info = service_calls.call_info(session, settings, call)
+    outcome = service_calls.invoke(call, info)
     for _ in range(2):
         with session_factory.begin() as session:
             service_calls.apply(session, settings, call.id, outcome)
