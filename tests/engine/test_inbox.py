@@ -160,7 +160,7 @@ def test_the_instance_task_list_shows_every_task_with_its_state(review_task, ses
 
 
 def test_reviewer_cannot_approve_two_levels(session_factory, settings, review_task):
-    """Whoever decided the review may not also decide the manager's level of the same application."""
+    """Whoever decided the review may not also decide the manager level of that application."""
     both = type(REVIEWER)("both", frozenset({"credit_reviewer", "branch_manager"}))
     with session_factory.begin() as session:
         runtime.complete_task(session, settings, review_task.id, both, review())
