@@ -19,6 +19,8 @@ from engine import clock, schema
 from engine.config import Settings
 from engine.db import Base, make_engine, make_session_factory
 
+pytest_plugins = ["tests.stubs"]
+
 POSTGRES_URL = os.environ.get("APPROVAL_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
