@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 
+from engine import form_formats
 from engine.errors import FieldError, Invalid
 
 
@@ -20,7 +21,7 @@ from engine.errors import FieldError, Invalid
 def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return cls(schema, format_checker=form_formats.FORMAT_CHECKER)
 
 
 def _field(error: jsonschema.ValidationError) -> str:

@@ -111,3 +111,24 @@ def test_a_refused_submission_stores_nothing(session_factory, settings, data):
     with session_factory.begin() as session:  # and the same task still takes a valid form
         runtime.complete_task(session, settings, task.id, APPLICANT, application())
     assert human_tasks(session_factory, instance_id)[0].state == "completed"
+
+
+def test_chinese_identifiers_are_checked_in_forms():
+    """A form field with format cn-resident-id refuses a wrong check digit, naming the right one."""
+
+    from engine.identifiers import resident_id_check_digit
+
+    schema = json.dumps(
+        {
+            "type": "object",
+            "properties": {"id_number": {"type": "string", "format": "cn-resident-id"}},
+        }
+    )
+    body = "11010119900307123"
+    good = body + resident_id_check_digit(body)
+    bad = body + ("0" if good[-1] != "0" else "1")
+    assert forms.validate(schema, {"id_number": good}) == {"id_number": good}
+    with pytest.raises(Invalid) as refused:
+        forms.validate(schema, {"id_number": bad})
+    assert refused.value.errors[0].field == "id_number"
+    assert "check digit should be" in refused.value.errors[0].message
