@@ -20,7 +20,7 @@ from itertools import groupby
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, exists, select
+from sqlalchemy import Row, event, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,14 +73,14 @@ def append(
     data: dict | None = None,
     instance_id: int | None = None,
 ) -> AuditEvent:
-    """Add the next event of `stream` and flush; raise `Conflict` if another writer got there first.
+    """Add the next event of `stream` to the session (flushed with the caller's own work).
 
-    After a `Conflict` the caller's transaction is unusable: roll it back and retry the request.
+    A concurrent writer to the same stream makes the flush fail (the stream row's version
+    check, or for a new stream its primary key); `flush` below turns that into `Conflict`.
+    Either way the transaction rolls back whole, so no event of the loser is ever stored.
     """
     _check_arguments(key, stream=stream, actor=actor, kind=kind)
     plain = _plain_data(data or {})
-    # The caller's own pending work is flushed first so its errors are not reported as ours.
-    session.flush()
     head = _head(session, stream)
     fields = {
         "stream": stream,
@@ -94,31 +94,39 @@ def append(
     }
     event = AuditEvent(**fields, hash=_sign(key, fields))
     head.last_seq, head.head_hash = event.seq, event.hash
-    # The stream row is written first: its version check (or, for a new stream, its primary key)
-    # is what serialises writers, so the loser fails before any of its event reaches the table.
-    _flush(session, stream)
     session.add(event)
-    _flush(session, stream)
     return event
 
 
+_HEADS = "audit_heads"
+
+
 def _head(session: Session, stream: str) -> AuditStream:
-    # populate_existing: with expire_on_commit=False a cached row may predate other commits.
-    head = session.get(AuditStream, stream, populate_existing=True)
+    # Read fresh once per transaction (with expire_on_commit=False a cached row may predate
+    # other commits); later appends in the same transaction reuse it without a query.
+    heads = session.info.setdefault(_HEADS, {})
+    head = heads.get(stream)
     if head is None:
-        head = AuditStream(stream=stream, last_seq=0, head_hash="")
-        session.add(head)
+        head = session.get(AuditStream, stream, populate_existing=True)
+        if head is None:
+            head = AuditStream(stream=stream, last_seq=0, head_hash="")
+            session.add(head)
+        heads[stream] = head
     return head
 
 
-def _flush(session: Session, stream: str) -> None:
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, _transaction) -> None:
+    session.info.pop(_HEADS, None)
+
+
+def flush(session: Session) -> None:
+    """Flush, reporting a lost race for an audit stream as `Conflict`."""
     try:
         session.flush()
     except (IntegrityError, StaleDataError) as exc:
-        # StaleDataError: the stream's version moved since its head was read; IntegrityError:
-        # both created the stream (or, belt and braces, took the same seq). The other one won.
         raise Conflict(
-            f"someone else wrote to the audit log {stream!r} at the same time; reload and try again"
+            "someone else wrote to the same audit log at the same time; reload and try again"
         ) from exc
 
 

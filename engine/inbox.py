@@ -92,6 +92,7 @@ def _get(session: Session, task_id: int) -> HumanTask:
     return task
 
 
+@runtime.guarded
 def claim(session: Session, settings: Settings, task_id: int, actor: Actor) -> TaskView:
     """Take a group task so nobody else works on it."""
     task = _get(session, task_id)
@@ -104,6 +105,7 @@ def claim(session: Session, settings: Settings, task_id: int, actor: Actor) -> T
     return tasks_view(session, task)
 
 
+@runtime.guarded
 def release(session: Session, settings: Settings, task_id: int, actor: Actor) -> TaskView:
     """Give a claimed task back to its group."""
     task = _get(session, task_id)

@@ -9,8 +9,10 @@ concurrent writer loses on the version counter and gets `TaskConflict`, nothing 
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +20,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -35,6 +38,7 @@ from engine.errors import (
 )
 from engine.models import HumanTask, ProcessInstance
 
+CONFLICT_MESSAGE = "someone else changed this application at the same moment; reload and try again"
 STEP_ERRORS = (
     SpiffWorkflowException,
     ExpressionError,
@@ -48,13 +52,53 @@ STEP_ERRORS = (
 )
 
 
+Action = Callable[[BpmnWorkflow], None]
+
+
 @dataclass
 class Loaded:
-    """An instance row with its live SpiffWorkflow object and version."""
+    """An instance row with its live SpiffWorkflow object and version.
+
+    The state as stored (`base_state`) and the actions applied since (`actions`) rebuild the
+    last good state only when a step fails, so a successful request serializes once.
+    """
 
     row: ProcessInstance
     workflow: BpmnWorkflow
     version: bundles.LoadedVersion
+    base_state: str | None = None
+    actions: list[Action] = field(default_factory=list)
+
+    def apply(self, action: Action) -> None:
+        """Change the workflow (complete a task, fire timers…) in a way `good_state` can replay."""
+        action(self.workflow)
+        self.actions.append(action)
+
+    def good_state(self, settings: Settings) -> str:
+        if self.base_state is None:
+            workflow = spiff.new_workflow(
+                self.version.specs, self.version.main_process_id, settings.script_step_limit
+            )
+        else:
+            workflow = spiff.state_from_json(
+                self.base_state, self.version.specs, self.row.process_id, settings.script_step_limit
+            )
+        for action in self.actions:
+            action(workflow)
+        return spiff.state_to_json(workflow)
+
+
+def guarded(fn):
+    """A lost optimistic-lock race anywhere in `fn` (also in an autoflush) is `TaskConflict`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (StaleDataError, IntegrityError):
+            raise TaskConflict(CONFLICT_MESSAGE) from None
+
+    return wrapper
 
 
 def _json_object(data: Any) -> dict[str, Any]:
@@ -63,6 +107,7 @@ def _json_object(data: Any) -> dict[str, Any]:
     return data
 
 
+@guarded
 def start(
     session: Session, settings: Settings, bundle_key: str, data: dict[str, Any], actor: Actor
 ) -> ProcessInstance:
@@ -71,8 +116,7 @@ def start(
     workflow = spiff.new_workflow(
         version.specs, version.main_process_id, settings.script_step_limit
     )
-    for task in workflow.get_tasks(state=TaskState.READY):
-        task.set_data(**_json_object(data))
+    data = _json_object(data)
     row = ProcessInstance(
         bundle_version_id=version.id,
         bundle_key=version.key,
@@ -80,20 +124,25 @@ def start(
         process_id=version.main_process_id,
         status="running",
         started_by=actor.username,
-        state=spiff.state_to_json(workflow),
+        state="",  # written by `advance`, in this same transaction
     )
     session.add(row)
     session.flush()
+    loaded = Loaded(row, workflow, version)
+    loaded.apply(lambda wf: _set_start_data(wf, data))
     record(
         session, settings, row, "start", actor.username, {"version": version.version, "data": data}
     )
-    advance(session, settings, Loaded(row, workflow, version), actor.username)
+    advance(session, settings, loaded, actor.username)
     return row
 
 
-def load(
-    session: Session, settings: Settings, instance_id: int, *, for_update: bool = True
-) -> Loaded:
+def _set_start_data(workflow: BpmnWorkflow, data: dict[str, Any]) -> None:
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.set_data(**data)
+
+
+def load(session: Session, settings: Settings, instance_id: int) -> Loaded:
     row = session.get(ProcessInstance, instance_id)
     if row is None:
         raise NotFound(f"no application process #{instance_id}")
@@ -101,23 +150,23 @@ def load(
     workflow = spiff.state_from_json(
         row.state, version.specs, row.process_id, settings.script_step_limit
     )
-    return Loaded(row, workflow, version)
+    return Loaded(row, workflow, version, base_state=row.state)
 
 
 def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) -> None:
     """Run engine steps until every path waits; on a failing step keep the last good state."""
     row, workflow = loaded.row, loaded.workflow
-    good_state = spiff.state_to_json(workflow)
     try:
         workflow.do_engine_steps()
         instance_rows.check_depth(workflow, settings.max_call_depth)
     except STEP_ERRORS as err:
-        _fail(session, settings, row, good_state, err, actor)
+        _fail(session, settings, row, loaded.good_state(settings), err, actor)
         return
     for call in instance_rows.sync(session, loaded):
         detail = {"task": call.element_id, "operator": call.operator, "params": call.params}
         record(session, settings, row, "service_request", actor, detail)
     row.state = spiff.state_to_json(workflow)
+    loaded.base_state, loaded.actions = row.state, []
     row.error_message = row.error_task = None
     if workflow.is_completed():
         row.status, row.completed_at, row.next_due_at = "completed", clock.now(), None
@@ -186,6 +235,7 @@ def _approval_cause(err: BaseException) -> ApprovalError | None:
     return None
 
 
+@guarded
 def retry(session: Session, settings: Settings, instance_id: int, actor: Actor) -> ProcessInstance:
     """Run the failed step again (after the diagram, data or operator was fixed)."""
     loaded = load(session, settings, instance_id)
@@ -199,6 +249,7 @@ def retry(session: Session, settings: Settings, instance_id: int, actor: Actor) 
     return loaded.row
 
 
+@guarded
 def complete_task(
     session: Session, settings: Settings, human_task_id: int, actor: Actor, data: dict[str, Any]
 ) -> HumanTask:
@@ -215,12 +266,10 @@ def complete_task(
     task = loaded.workflow.get_task_from_id(UUID(human.task_id))
     if task is None or task.state != TaskState.READY:
         raise TaskConflict("this task can no longer be completed (the application moved on)")
-    good_state = spiff.state_to_json(loaded.workflow)
     try:
-        task.set_data(**data)
-        task.run()  # a user task's post-script runs here
+        loaded.apply(lambda wf: _run_user_task(wf, human.task_id, data))
     except STEP_ERRORS as err:
-        _fail(session, settings, loaded.row, good_state, err, actor.username)
+        _fail(session, settings, loaded.row, loaded.good_state(settings), err, actor.username)
         return human  # still open: once retried, it can be completed again
     human.state, human.completed_by, human.completed_at = "completed", actor.username, clock.now()
     human.submitted = data
@@ -228,6 +277,12 @@ def complete_task(
     record(session, settings, loaded.row, "complete", actor.username, detail)
     advance(session, settings, loaded, actor.username)
     return human
+
+
+def _run_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
+    task = workflow.get_task_from_id(UUID(task_id))
+    task.set_data(**data)
+    task.run()  # a user task's post-script runs here
 
 
 def may_act(session: Session, human: HumanTask, actor: Actor) -> None:
@@ -239,18 +294,17 @@ def may_act(session: Session, human: HumanTask, actor: Actor) -> None:
 
 
 def _segregate(session: Session, human: HumanTask, actor: Actor) -> None:
-    started_by = session.scalar(
-        select(ProcessInstance.started_by).where(ProcessInstance.id == human.instance_id)
-    )
-    if started_by == actor.username:
+    if session.get(ProcessInstance, human.instance_id).started_by == actor.username:
         raise Forbidden("you cannot review or approve your own application")
     other_level = session.scalar(
-        select(HumanTask.name).where(
+        select(HumanTask.name)
+        .where(
             HumanTask.instance_id == human.instance_id,
             HumanTask.completed_by == actor.username,
             HumanTask.group_key.is_not(None),
             HumanTask.element_id != human.element_id,
-        ).limit(1)
+        )
+        .limit(1)
     )
     if other_level is not None:
         raise Forbidden(
@@ -271,8 +325,7 @@ def _may_take(human: HumanTask, actor: Actor) -> None:
 
 
 def record(session, settings, row: ProcessInstance, kind: str, actor: str, data: dict) -> None:
-    """Append an event to the instance's audit stream."""
-    flush(session)  # our own lost races surface as TaskConflict, not as audit errors
+    """Append an event to the instance's audit stream (flushed with the rest of the work)."""
     audit.append(
         session,
         key=settings.secret_key,
@@ -288,7 +341,5 @@ def flush(session: Session) -> None:
     """Flush, turning a lost optimistic-lock race into `TaskConflict`."""
     try:
         session.flush()
-    except StaleDataError:
-        raise TaskConflict(
-            "someone else changed this application at the same moment; reload and try again"
-        ) from None
+    except (StaleDataError, IntegrityError):
+        raise TaskConflict(CONFLICT_MESSAGE) from None

@@ -89,6 +89,7 @@ def invoke(call: ServiceCall, info: operators.CallInfo) -> Outcome:
     return Outcome(result=result)
 
 
+@runtime.guarded
 def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) -> None:
     """Record `outcome` for a pending call: complete its task, schedule a retry, or fail."""
     call = session.get(ServiceCall, call_id, populate_existing=True)
@@ -108,6 +109,7 @@ def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) 
     runtime.flush(session)
 
 
+@runtime.guarded
 def complete_later(
     session: Session, settings: Settings, call_id: int, result: dict[str, Any]
 ) -> None:
@@ -127,8 +129,7 @@ def _complete(session: Session, settings: Settings, call: ServiceCall, result: d
     call.status, call.result, call.finished_at, call.error = "done", result, clock.now(), None
     if task is None or task.state != TaskState.STARTED:
         return  # the branch was cancelled meanwhile (an interrupting timer, say): nothing to do
-    task.data[task.task_spec.result_variable] = result
-    task.complete()
+    loaded.apply(lambda wf: _answer(wf, call.task_id, result))
     runtime.record(
         session,
         settings,
@@ -143,6 +144,12 @@ def _complete(session: Session, settings: Settings, call: ServiceCall, result: d
         loaded.row.state = spiff.state_to_json(loaded.workflow)
         return
     runtime.advance(session, settings, loaded, SYSTEM)
+
+
+def _answer(workflow, task_id: str, result: dict) -> None:
+    task = workflow.get_task_from_id(UUID(task_id))
+    task.data[task.task_spec.result_variable] = result
+    task.complete()
 
 
 def _retry_later(session: Session, settings: Settings, call: ServiceCall, error: str) -> None:

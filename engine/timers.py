@@ -31,15 +31,16 @@ def due_instances(session: Session, now: datetime | None = None, limit: int = 50
     )
 
 
+@runtime.guarded
 def fire(session: Session, settings: Settings, instance_id: int) -> bool:
     """Advance one instance whose timer is due; False if it was not due (any more)."""
-    loaded = runtime.load(session, settings, instance_id)
-    row = loaded.row
-    if row.status != "waiting" or row.next_due_at is None or row.next_due_at > clock.now():
+    row = session.get(ProcessInstance, instance_id, populate_existing=True)
+    due = row.next_due_at if row is not None and row.status == "waiting" else None
+    if due is None or due > clock.now():
         return False
-    due = row.next_due_at
+    loaded = runtime.load(session, settings, instance_id)
     # SpiffWorkflow marks a due timer ready in refresh_timers(); the branch runs in the steps after.
-    loaded.workflow.refresh_timers()
+    loaded.apply(lambda wf: wf.refresh_timers())
     runtime.record(session, settings, row, "timer", SYSTEM, {"due": due.isoformat()})
     runtime.advance(session, settings, loaded, SYSTEM)
     return True
