@@ -116,8 +116,11 @@ def _head(session: Session, stream: str) -> AuditStream:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_heads(session: Session, _transaction) -> None:
-    session.info.pop(_HEADS, None)
+def _forget_heads(session: Session, transaction) -> None:
+    # A flush runs in a subtransaction: keep the heads then; forget them when the real
+    # transaction (or a savepoint, which may roll back) ends.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_HEADS, None)
 
 
 def flush(session: Session) -> None:

@@ -68,6 +68,8 @@ class Loaded:
     version: bundles.LoadedVersion
     base_state: str | None = None
     actions: list[Action] = field(default_factory=list)
+    #: Service tasks that were waiting for an operator when loaded (see instance_rows.sync).
+    waiting_calls: set[str] = field(default_factory=set)
 
     def apply(self, action: Action) -> None:
         """Change the workflow (complete a task, fire timers…) in a way `good_state` can replay."""
@@ -150,7 +152,8 @@ def load(session: Session, settings: Settings, instance_id: int) -> Loaded:
     workflow = spiff.state_from_json(
         row.state, version.specs, row.process_id, settings.script_step_limit
     )
-    return Loaded(row, workflow, version, base_state=row.state)
+    waiting = instance_rows.waiting_service_tasks(workflow)
+    return Loaded(row, workflow, version, base_state=row.state, waiting_calls=waiting)
 
 
 def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) -> None:
@@ -167,6 +170,7 @@ def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) ->
         record(session, settings, row, "service_request", actor, detail)
     row.state = spiff.state_to_json(workflow)
     loaded.base_state, loaded.actions = row.state, []
+    loaded.waiting_calls = instance_rows.waiting_service_tasks(workflow)
     row.error_message = row.error_task = None
     if workflow.is_completed():
         row.status, row.completed_at, row.next_due_at = "completed", clock.now(), None
@@ -257,8 +261,8 @@ def complete_task(
     human = session.get(HumanTask, human_task_id)
     if human is None:
         raise NotFound(f"no task #{human_task_id}")
-    may_act(session, human, actor)
     loaded = load(session, settings, human.instance_id)
+    may_act(session, human, actor)
     schema = loaded.version.forms.get(human.form) if human.form else None
     data = forms.validate(schema, data)
     if loaded.row.status == "error":

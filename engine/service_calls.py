@@ -97,6 +97,12 @@ def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) 
         raise NotFound(f"no service call #{call_id}")
     if call.status != "pending":
         return
+    with session.no_autoflush:  # one UPDATE of the call with everything, not one per query
+        _record_outcome(session, settings, call, outcome)
+    runtime.flush(session)
+
+
+def _record_outcome(session: Session, settings: Settings, call: ServiceCall, outcome) -> None:
     call.attempts += 1
     if outcome.waiting:
         call.status = "waiting"
@@ -106,7 +112,6 @@ def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) 
         _retry_later(session, settings, call, outcome.error or "failed")
     else:
         _give_up(session, settings, call, outcome.error or "failed")
-    runtime.flush(session)
 
 
 @runtime.guarded
