@@ -91,12 +91,20 @@ class Loaded:
 
 
 def guarded(fn):
-    """A lost optimistic-lock race anywhere in `fn` (also in an autoflush) is `TaskConflict`."""
+    """Run an engine entry point `fn(session, …)` with one flush at its end.
+
+    Autoflush is off inside (every query here reads committed rows or the identity map), so
+    a request writes its rows in one unit of work; a lost optimistic-lock race, wherever it
+    surfaces, is `TaskConflict`.
+    """
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(session: Session, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with session.no_autoflush:
+                result = fn(session, *args, **kwargs)
+            session.flush()
+            return result
         except (StaleDataError, IntegrityError):
             raise TaskConflict(CONFLICT_MESSAGE) from None
 
