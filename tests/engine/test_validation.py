@@ -403,15 +403,17 @@ def test_a_timer_the_engine_cannot_read_is_refused_at_deploy(tmp_path, ctx):
 
 def test_an_unknown_service_operator_is_refused_with_the_known_ones(ctx):
     """Only registered operators may be called."""
-    assert scenario("bad_service_operator", ctx) == [
-        Problem(
-            "processes/bad_service_operator/bad_service_operator.bpmn",
-            6,
-            "service task `Task_bureau` (Ask the credit bureau) calls the operator "
-            "`credit_bureau.lookup`, which does not exist (known: checks.required_fields)",
-            "Task_bureau",
-        )
-    ]
+    (problem,) = scenario("bad_service_operator", ctx)
+    assert (problem.file, problem.line, problem.element_id) == (
+        "processes/bad_service_operator/bad_service_operator.bpmn",
+        6,
+        "Task_bureau",
+    )
+    assert problem.message.startswith(
+        "service task `Task_bureau` (Ask the credit bureau) calls the operator "
+        "`credit_bureau.lookup`, which does not exist (known: "
+    )
+    assert "checks.required_fields" in problem.message
 
 
 def test_a_camunda_external_task_topic_is_refused_with_where_it_is(ctx):
