@@ -75,7 +75,7 @@ def names() -> set[str]:
 
 
 def _load_builtin() -> None:
-    from engine.operators import checks, notify  # noqa: F401
+    from engine.operators import checks, credit_bureau, notify, screening  # noqa: F401
 
 
 _load_builtin()
