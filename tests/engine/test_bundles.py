@@ -76,7 +76,7 @@ def test_one_bad_bundle_stops_the_deploy_of_all(tmp_path, session, settings):
 
 def test_a_first_deploy_stores_version_1_with_its_files_and_an_audit_event(session, settings):
     """The sample from the repository becomes version 1."""
-    [result] = bundles.deploy_path(session, settings, settings.processes_dir, "analyst")
+    [result] = bundles.deploy_path(session, settings, settings.processes_dir / KEY, "analyst")
     assert (result.key, result.version, result.created, result.same_as_version) == (
         KEY,
         1,
@@ -88,19 +88,19 @@ def test_a_first_deploy_stores_version_1_with_its_files_and_an_audit_event(sessi
 
 def test_deploying_identical_content_again_makes_no_new_version(session, settings):
     """The second deploy answers `created=False` and stores nothing."""
-    bundles.deploy_path(session, settings, settings.processes_dir, "analyst")
-    [again] = bundles.deploy_path(session, settings, settings.processes_dir, "analyst")
+    bundles.deploy_path(session, settings, settings.processes_dir / KEY, "analyst")
+    [again] = bundles.deploy_path(session, settings, settings.processes_dir / KEY, "analyst")
     assert (again.version, again.created) == (1, False)
     assert _rows(session) == {"BundleVersion": 1, "BundleFile": 6, "AuditEvent": 1}
 
 
 def test_changed_content_is_version_2_and_a_rollback_is_version_3(tmp_path, session, settings):
     """Deploying v1's content after v2 is a new version that records it equals version 1."""
-    [first] = bundles.deploy_path(session, settings, settings.processes_dir, "analyst")
+    [first] = bundles.deploy_path(session, settings, settings.processes_dir / KEY, "analyst")
     renamed = ('name="人工审核 Credit review"', 'name="人工审核 Credit check"')
     changed = _copy(tmp_path, KEY, renamed)
     [second] = bundles.deploy_path(session, _from(settings, tmp_path), changed, "analyst")
-    [rollback] = bundles.deploy_path(session, settings, settings.processes_dir, "analyst")
+    [rollback] = bundles.deploy_path(session, settings, settings.processes_dir / KEY, "analyst")
     assert [(r.version, r.created, r.same_as_version) for r in (first, second, rollback)] == [
         (1, True, None),
         (2, True, None),

@@ -62,7 +62,7 @@ def sample_with(tmp_path: Path, ctx, *edits: tuple[str, str, str]) -> list[Probl
 
 def test_the_sample_bundle_passes_with_no_problems(session, settings):
     """The shipped sample validates clean, with its main process and every lane resolved."""
-    [result] = bundles.check(session, settings, settings.processes_dir)
+    [result] = bundles.check(session, settings, settings.processes_dir / KEY)
     assert result.problems == []
     assert result.main_process_id == KEY
     assert {t.element_id: t.group_key for t in result.tasks.values()} == {

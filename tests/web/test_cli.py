@@ -40,8 +40,8 @@ def test_validate_prints_file_and_line_and_exits_1(cli_runner, tmp_path):
 
 def test_deploy_creates_a_version_once_for_the_same_content(cli_runner, app):
     """Deploying twice gives v1 then "unchanged"; only one version is stored."""
-    first = cli_runner("deploy", str(ROOT / "processes"))
-    second = cli_runner("deploy", str(ROOT / "processes"))
+    first = cli_runner("deploy", str(ROOT / "processes" / "sample_approval"))
+    second = cli_runner("deploy", str(ROOT / "processes" / "sample_approval"))
     assert "sample_approval: deployed v1, live now" in first.output
     assert "sample_approval: unchanged, v1 stays live" in second.output
     with app.app_context():
@@ -65,7 +65,7 @@ def test_deploy_of_a_broken_bundle_stores_nothing(cli_runner, app, tmp_path):
 
 def test_audit_verify_detects_an_edited_event(cli_runner, app):
     """After a deploy the log verifies; after a row is edited by hand `audit verify` exits 1."""
-    cli_runner("deploy", str(ROOT / "processes"))
+    cli_runner("deploy", str(ROOT / "processes" / "sample_approval"))
     assert cli_runner("audit", "verify").output.strip() == "audit log intact"
     with app.app_context():
         from web.extensions import db
