@@ -13,6 +13,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, bundles, clock, forms, instance_rows, spiff
+from engine import audit, bundles, clock, forms, identifiers, instance_rows, spiff
 from engine.config import Settings
 from engine.directory import SYSTEM, Actor
 from engine.errors import (
@@ -137,14 +138,19 @@ def start(
         state="",  # written by `advance`, in this same transaction
     )
     session.add(row)
+    # The number people quote: issued at submission, by the bank's calendar day (China time).
+    row.reference = identifiers.issue_reference(session, version.key, _bank_day())
     session.flush()
     loaded = Loaded(row, workflow, version)
     loaded.apply(lambda wf: _set_start_data(wf, data))
-    record(
-        session, settings, row, "start", actor.username, {"version": version.version, "data": data}
-    )
+    detail = {"version": version.version, "reference": row.reference, "data": data}
+    record(session, settings, row, "start", actor.username, detail)
     advance(session, settings, loaded, actor.username)
     return row
+
+
+def _bank_day() -> date:
+    return (clock.now() + timedelta(hours=8)).date()
 
 
 def _set_start_data(workflow: BpmnWorkflow, data: dict[str, Any]) -> None:

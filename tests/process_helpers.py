@@ -190,11 +190,9 @@ class Bank:
     # --- steps, each in its own transaction -----------------------------------------------------
 
     def start(self, key: str, applicant: str = "alice") -> int:
-        """Open an application (the host issues its number, as the web layer will)."""
+        """Open an application; the engine issues its number."""
         with self.session_factory.begin() as session:
-            row = runtime.start(session, self.settings, key, {}, person(applicant))
-            row.reference = identifiers.issue_reference(session, key, clock.now().date())
-            return row.id
+            return runtime.start(session, self.settings, key, {}, person(applicant)).id
 
     def apply(self, key: str, form: dict[str, Any], applicant: str = "alice") -> int:
         """Start, submit the application form, and let the automatic pre-check run."""

@@ -348,3 +348,13 @@ def test_a_failing_post_script_keeps_the_form_open_and_stops_the_instance(
         assert runtime.retry(session, settings, instance_id, APPLICANT).status == "waiting"
     assert task_states(session_factory, instance_id) == [("Task_enter", "ready")]
     assert [kind for kind, _ in events(session_factory, instance_id)] == ["start", "error", "retry"]
+
+
+def test_an_application_gets_its_number_when_submitted(sample, session_factory, settings):
+    """Starting an application issues a number like SA20261129000001, unique and audited."""
+    first = start(session_factory, settings)
+    second = start(session_factory, settings)
+    numbers = [instance(session_factory, i).reference for i in (first, second)]
+    assert all(n.startswith("SA") and len(n) == 16 for n in numbers)
+    assert int(numbers[1][-6:]) == int(numbers[0][-6:]) + 1
+    assert event_data(session_factory, first, "start")[0]["reference"] == numbers[0]
