@@ -11,6 +11,7 @@ from __future__ import annotations
 from lxml import etree
 
 from engine.diagram_checks import NS, label
+from engine.dialects import CAMUNDA_NS
 from engine.errors import Problem
 
 
@@ -81,6 +82,7 @@ def check_decisions(trees: dict[str, etree._Element], decisions: set[str]) -> li
     for filename, root in trees.items():
         for task in root.iterfind(".//bpmn:businessRuleTask", NS):
             ref = (task.findtext(".//spiffworkflow:calledDecisionId", "", NS) or "").strip()
+            ref = (task.get(f"{{{CAMUNDA_NS}}}decisionRef") or ref).strip()
             if not ref:
                 message = (
                     f"business rule task {label(task)} names no decision: set its called "

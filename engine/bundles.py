@@ -8,6 +8,7 @@ is a new version that records which earlier one it equals.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
@@ -120,6 +121,13 @@ def _store(
                 kind=f.kind,
                 sha256=f.sha256,
                 content=f.content.decode("utf-8"),
+            )
+        )
+    for path, content in parsed.generated_forms.items():  # Camunda's generated forms
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        session.add(
+            BundleFile(
+                bundle_version=version, path=path, kind="form", sha256=digest, content=content
             )
         )
     try:

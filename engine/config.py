@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+
+def _text(value) -> str:
+    return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
 class ConfigError(Exception):
@@ -34,6 +38,10 @@ def _secret_key(env: Mapping[str, str], instance: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,23 @@ class Settings:
     credit_bureau_url: str = ""
     #: APPROVAL_HTTP_TIMEOUT — seconds for any outgoing HTTP call (bureau, SMS gateway).
     http_timeout: float = 5.0
+    #: APPROVAL_DEFER_STEPS — "1" (default): a request that completes a task or starts an
+    #: application commits at once and a worker runs the engine steps (the UI shows
+    #: "processing"); "0": the request runs them itself (scripts and tests with no worker).
+    defer_steps: bool = True
+    #: APPROVAL_SWEEP_AFTER — seconds after which the sweeper publishes again an instance left
+    #: `running` or a service call left `pending` (a message lost between commit and publish).
+    sweep_after: float = 30.0
+    #: APPROVAL_SWEEP_INTERVAL / APPROVAL_TIMER_INTERVAL — seconds between beat's sweeps and
+    #: between its looks for due timers.
+    sweep_interval: float = 10.0
+    timer_interval: float = 5.0
+    #: APPROVAL_WEB_BIND — where `approval web` (gunicorn) listens.
+    web_bind: str = "127.0.0.1:8000"
+    #: APPROVAL_TEST_SLOW_OPERATOR / APPROVAL_TEST_SLOW_COMMIT — crash tests only (seconds; 0 off):
+    #: register the `test.slow` operator, and pause before every commit (engine/fault_injection).
+    test_slow_operator: float = 0.0
+    test_slow_commit: float = 0.0
 
     @property
     def production(self) -> bool:
@@ -97,14 +122,25 @@ class Settings:
             smtp_from=env.get("APPROVAL_SMTP_FROM", "智慧审批 <no-reply@approval.local>"),
             smtp_user=env.get("APPROVAL_SMTP_USER", ""),
             smtp_password=env.get("APPROVAL_SMTP_PASSWORD", ""),
-            smtp_tls=env.get("APPROVAL_SMTP_TLS", "") in ("1", "true", "yes"),
+            smtp_tls=_flag(env.get("APPROVAL_SMTP_TLS", "")),
             sms_url=env.get("APPROVAL_SMS_URL", ""),
             credit_bureau_url=env.get("APPROVAL_CREDIT_BUREAU_URL", ""),
             http_timeout=float(env.get("APPROVAL_HTTP_TIMEOUT", 5.0)),
+            defer_steps=_flag(env.get("APPROVAL_DEFER_STEPS", "1")),
+            sweep_after=float(env.get("APPROVAL_SWEEP_AFTER", 30.0)),
+            sweep_interval=float(env.get("APPROVAL_SWEEP_INTERVAL", 10.0)),
+            timer_interval=float(env.get("APPROVAL_TIMER_INTERVAL", 5.0)),
+            web_bind=env.get("APPROVAL_WEB_BIND", "127.0.0.1:8000"),
+            test_slow_operator=float(env.get("APPROVAL_TEST_SLOW_OPERATOR", 0.0)),
+            test_slow_commit=float(env.get("APPROVAL_TEST_SLOW_COMMIT", 0.0)),
         )
         settings = replace(settings, **overrides)
         settings.check()
         return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that rebuild these settings in a child process (a worker, a client)."""
+        return {f"APPROVAL_{f.name.upper()}": _text(getattr(self, f.name)) for f in fields(self)}
 
     def check(self) -> None:
         """Refuse the embedded defaults where they would be unsafe."""

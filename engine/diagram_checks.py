@@ -37,20 +37,11 @@ RESERVED_SUFFIXES = (".EndJoin", ".BoundaryEventSplit", ".BoundaryEventJoin")
 CONTAINERS = ("process", "subProcess", "transaction", "adHocSubProcess")
 # Children of a process that may go without an id (documentation, layout helpers, artifacts).
 ID_OPTIONAL = frozenset(
-    {
-        "documentation",
-        "extensionElements",
-        "ioSpecification",
-        "property",
-        "laneSet",
-        "textAnnotation",
-        "association",
-        "group",
-        "multiInstanceLoopCharacteristics",
-        "standardLoopCharacteristics",
-        "incoming",
-        "outgoing",
-    }
+    {"documentation", "extensionElements", "ioSpecification", "property", "laneSet"}
+    | {"textAnnotation", "association", "group", "incoming", "outgoing", "categoryValue"}
+    | {"multiInstanceLoopCharacteristics", "standardLoopCharacteristics", "auditing"}
+    | {"performer", "humanPerformer", "potentialOwner", "resourceRole", "monitoring"}
+    | {"dataInputAssociation", "dataOutputAssociation"}
 )
 ACTIVITIES = frozenset({"task", "callActivity", "subProcess", "transaction", "adHocSubProcess"})
 EVENT_REFS = {

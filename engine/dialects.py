@@ -1,8 +1,10 @@
 """Which modeler drew a diagram, and how its forms, groups and service names are read.
 
 Decision: one seam. `detect()` looks at a parsed file once; everything dialect-specific (parser
-class, where a user task names its form, where a service task names its operator) is answered
-by the `Dialect` it returns, so a new dialect is one new object here.
+class, where a user task names its form, where a service task names its operator, who a user
+task goes to) is answered by the `Dialect` it returns, so a new dialect is one new object here.
+Three run: SpiffArena's, plain BPMN and Camunda 7 (`engine.camunda`); Camunda 8 (Zeebe) is
+told apart and refused with the first setting that shows it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from engine.camunda import CamundaParser, first_use
 from engine.spiff import ApprovalParser
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -22,8 +25,9 @@ DMN_NAMESPACES = (
 )
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-# Process attributes Camunda Modeler writes on every diagram; they change nothing when run here.
-CAMUNDA_METADATA = frozenset({"historyTimeToLive", "versionTag", "isStartableInTasklist"})
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+ZEEBE_METADATA = frozenset({"properties", "property"})
+CAMUNDA_ASSIGNMENT = ("assignee", "candidate_users", "candidate_groups")
 
 #: A lane with this name (or 申请人) belongs to whoever started the instance.
 APPLICANT_LANE = "applicant"
@@ -43,7 +47,7 @@ class Dialect:
 
     def form_of(self, task_spec) -> FormRef:
         props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
-        if self.name == "spiff":
+        if self.name in ("spiff", "camunda"):  # Camunda's form key is read into the same place
             return FormRef(props.get("formJsonSchemaFilename"), props.get("formUiSchemaFilename"))
         # Plain BPMN has no form attribute: the convention is <element id>-schema.json.
         return FormRef(f"{task_spec.bpmn_id}-schema.json", None)
@@ -55,9 +59,17 @@ class Dialect:
     def operator_of(self, task_spec) -> str | None:
         return getattr(task_spec, "operation_name", None)
 
+    def assignment_of(self, task_spec) -> dict[str, str]:
+        """Who a user task goes to by its own settings (Camunda): expressions by setting."""
+        if self.name != "camunda":
+            return {}
+        settings = (getattr(task_spec, "extensions", None) or {}).get("camunda", {})
+        return {k: settings[k] for k in CAMUNDA_ASSIGNMENT if settings.get(k)}
+
 
 SPIFF = Dialect("spiff", ApprovalParser)
 PLAIN = Dialect("bpmn", ApprovalParser)
+CAMUNDA = Dialect("camunda", CamundaParser)
 
 
 def is_bpmn(root: etree._Element) -> bool:
@@ -76,32 +88,26 @@ class Refusal:
     element: etree._Element
 
 
-def _first_use(root: etree._Element, namespace: str) -> tuple[etree._Element, str] | None:
-    """The first element in `namespace` or carrying one of its attributes, with that name."""
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        if etree.QName(el).namespace == namespace:
-            return el, etree.QName(el).localname
-        for attr in el.attrib:
-            name = etree.QName(attr).localname
-            if attr.startswith("{" + namespace + "}") and name not in CAMUNDA_METADATA:
-                return el, name
-    return None
-
-
 def detect(root: etree._Element) -> Dialect | Refusal:
-    """The dialect of a BPMN file, or why it cannot be run (yet).
+    """The dialect of a BPMN file, or why it cannot be run.
 
     Camunda Modeler declares its namespace on every file; only its elements and attributes make
-    a diagram Camunda's.
+    a diagram Camunda's (what of it can run is for `camunda_checks` to say).
     """
-    camunda = _first_use(root, CAMUNDA_NS)
-    if camunda is not None:
-        el, name = camunda
+    zeebe = first_use(root, ZEEBE_NS, ZEEBE_METADATA)
+    if zeebe is not None:
+        el, name = zeebe
         return Refusal(
-            f"this diagram uses the Camunda 7 dialect (`camunda:{name}` on line {el.sourceline}),"
-            " which is not supported yet; draw it in bpmn.io or SpiffArena's modeler",
+            f"this diagram is for Camunda 8 (`zeebe:{name}` on line {el.sourceline}), whose "
+            "settings this engine does not read; draw it for Camunda 7 (Camunda Modeler: "
+            "Camunda Platform 7), in bpmn.io or in SpiffArena's modeler",
             el,
         )
+    if first_use(root) is not None:
+        return CAMUNDA
     return SPIFF if SPIFF_NS in root.nsmap.values() else PLAIN
+
+
+def parser_class(found: list[Dialect]) -> type:
+    """The parser for a bundle whose BPMN files are in `found` dialects (Camunda's reads all)."""
+    return CamundaParser if CAMUNDA in found else ApprovalParser

@@ -16,7 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, spiff
+from engine import assignment, clock, spiff
 from engine.models import HumanTask, ProcessInstance, ServiceCall
 
 OPEN = ("ready", "claimed")
@@ -57,7 +57,7 @@ def waiting_service_tasks(workflow: BpmnWorkflow) -> set[str]:
 
 def _human_task(row: ProcessInstance, task, version) -> HumanTask:
     meta = version.tasks.get(task.task_spec.name)
-    group_key = meta.group_key if meta else None
+    group_key, assignee, due = assignment.inbox_fields(meta, task, row.started_by)
     return HumanTask(
         instance_id=row.id,
         task_id=str(task.id),
@@ -65,11 +65,11 @@ def _human_task(row: ProcessInstance, task, version) -> HumanTask:
         name=meta.name if meta else task.task_spec.name,
         lane=meta.lane if meta else None,
         group_key=group_key,
-        assignee=None if group_key else row.started_by,
+        assignee=assignee,
         state="ready",
         form=meta.form if meta else None,
         ui_form=meta.ui_form if meta else None,
-        due_at=sla_due(task),
+        due_at=sla_due(task) or due,
     )
 
 

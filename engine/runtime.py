@@ -4,13 +4,14 @@ Decisions: (1) an instance is loaded from its one state row plus the cached spec
 advanced, and written back in the caller's transaction together with the inbox and service-call
 rows that describe it; (2) a failing step never saves half a step — the instance keeps its last
 good state, shows the error, and `retry` runs the step again once the cause is fixed; (3) a
-concurrent writer loses on the version counter and gets `TaskConflict`, nothing half-written.
+concurrent writer loses on the version counter and gets `TaskConflict`, nothing half-written;
+(4) with `defer=True` a request only records what the person did and hands the instance to a
+worker (`status = "running"`, published after commit), which runs the steps in
+`advance_instance`: a click never waits for engine steps, scripts or services.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -18,40 +19,23 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, bundles, clock, forms, identifiers, instance_rows, spiff
+from engine import audit, bundles, clock, dispatch, forms, identifiers, instance_rows, spiff
 from engine.config import Settings
+from engine.conflicts import flush, guarded
 from engine.directory import SYSTEM, Actor
 from engine.errors import (
-    ApprovalError,
     Conflict,
-    ExpressionError,
-    Forbidden,
     Invalid,
     NotFound,
     TaskConflict,
 )
-from engine.models import HumanTask, ProcessInstance
-
-CONFLICT_MESSAGE = "someone else changed this application at the same moment; reload and try again"
-STEP_ERRORS = (
-    SpiffWorkflowException,
-    ExpressionError,
-    RecursionError,
-    ArithmeticError,
-    TypeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    LookupError,
-)
-
+from engine.failures import STEP_ERRORS, describe
+from engine.models import HumanTask, ProcessInstance, ServiceCall
+from engine.permissions import may_act
 
 Action = Callable[[BpmnWorkflow], None]
 
@@ -91,27 +75,6 @@ class Loaded:
         return spiff.state_to_json(workflow)
 
 
-def guarded(fn):
-    """Run an engine entry point `fn(session, …)` with one flush at its end.
-
-    Autoflush is off inside (every query here reads committed rows or the identity map), so
-    a request writes its rows in one unit of work; a lost optimistic-lock race, wherever it
-    surfaces, is `TaskConflict`.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(session: Session, *args, **kwargs):
-        try:
-            with session.no_autoflush:
-                result = fn(session, *args, **kwargs)
-            session.flush()
-            return result
-        except (StaleDataError, IntegrityError):
-            raise TaskConflict(CONFLICT_MESSAGE) from None
-
-    return wrapper
-
-
 def _json_object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise Invalid([forms.FieldError("(data)", "must be an object with text keys")])
@@ -120,9 +83,16 @@ def _json_object(data: Any) -> dict[str, Any]:
 
 @guarded
 def start(
-    session: Session, settings: Settings, bundle_key: str, data: dict[str, Any], actor: Actor
+    session: Session,
+    settings: Settings,
+    bundle_key: str,
+    data: dict[str, Any],
+    actor: Actor,
+    *,
+    defer: bool = False,
 ) -> ProcessInstance:
-    """Start the live version of `bundle_key` with `data` and run it until it waits."""
+    """Start the live version of `bundle_key` with `data` and run it until it waits (or, with
+    `defer`, hand it to a worker that does)."""
     version = bundles.load_live(session, bundle_key)
     workflow = spiff.new_workflow(
         version.specs, version.main_process_id, settings.script_step_limit
@@ -145,7 +115,7 @@ def start(
     loaded.apply(lambda wf: _set_start_data(wf, data))
     detail = {"version": version.version, "reference": row.reference, "data": data}
     record(session, settings, row, "start", actor.username, detail)
-    advance(session, settings, loaded, actor.username)
+    _run_on(session, settings, loaded, actor.username, defer)
     return row
 
 
@@ -170,6 +140,33 @@ def load(session: Session, settings: Settings, instance_id: int) -> Loaded:
     return Loaded(row, workflow, version, base_state=row.state, waiting_calls=waiting)
 
 
+def _run_on(session: Session, settings: Settings, loaded: Loaded, actor: str, defer: bool):
+    if defer:
+        hand_off(session, loaded)
+    else:
+        advance(session, settings, loaded, actor)
+
+
+def hand_off(session: Session, loaded: Loaded) -> None:
+    """Save what was done so far and leave the engine steps to a worker (`advance_instance`)."""
+    row = loaded.row
+    row.state = spiff.state_to_json(loaded.workflow)
+    loaded.base_state, loaded.actions = row.state, []
+    row.status = "running"
+    dispatch.queue(session, dispatch.ADVANCE, row.id)
+
+
+@guarded
+def advance_instance(session: Session, settings: Settings, instance_id: int) -> bool:
+    """Run the engine steps of a handed-off instance; False, doing nothing, unless it is
+    `running` (so a job delivered twice, or after a crash, does its work once)."""
+    row = session.get(ProcessInstance, instance_id, populate_existing=True)
+    if row is None or row.status != "running":
+        return False
+    advance(session, settings, load(session, settings, instance_id), SYSTEM)
+    return True
+
+
 def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) -> None:
     """Run engine steps until every path waits; on a failing step keep the last good state."""
     row, workflow = loaded.row, loaded.workflow
@@ -179,7 +176,8 @@ def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) ->
     except STEP_ERRORS as err:
         _fail(session, settings, row, loaded.good_state(settings), err, actor)
         return
-    for call in instance_rows.sync(session, loaded):
+    added = instance_rows.sync(session, loaded)
+    for call in added:
         detail = {"task": call.element_id, "operator": call.operator, "params": call.params}
         record(session, settings, row, "service_request", actor, detail)
     row.state = spiff.state_to_json(workflow)
@@ -192,6 +190,8 @@ def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) ->
     else:
         row.status = "waiting"
     flush(session)
+    for call in added:  # ids exist once flushed; a worker runs each call after commit
+        dispatch.queue(session, dispatch.CALL, call.id)
 
 
 def _end_event(workflow: BpmnWorkflow) -> str | None:
@@ -210,7 +210,7 @@ def _fail(
     row.status = "error"
     row.state = good_state
     row.error_task = task.task_spec.name if task is not None else None
-    row.error_message = _describe(err)
+    row.error_message = describe(err)
     record(
         session,
         settings,
@@ -222,39 +222,10 @@ def _fail(
     flush(session)
 
 
-# SpiffWorkflow's wrapper for a failed condition; the expression is worth showing, the rest not.
-_FAILED_EXPRESSION = re.compile(r"Error evaluating expression '(.*)'", re.DOTALL)
-
-
-def _describe(err: Exception) -> str:
-    """What failed, where, and why, in words an analyst can act on (the cause, not the wrapper)."""
-    if isinstance(err, RecursionError):
-        return "the process nests call activities too deeply"
-    cause = _approval_cause(err)
-    text = str(err) if cause is None else str(cause)
-    expression = _FAILED_EXPRESSION.match(str(err))
-    if cause is not None and expression:
-        reason = cause.reason if isinstance(cause, ExpressionError) else text  # one line only
-        text = f"the expression `{expression.group(1)}` failed: {reason}"
-    task = getattr(err, "task", None)
-    if task is not None:
-        spec = task.task_spec
-        name = getattr(spec, "bpmn_name", None)
-        text = f"{spec.name} ({name}): {text}" if name else f"{spec.name}: {text}"
-    return text[:2000]
-
-
-def _approval_cause(err: BaseException) -> ApprovalError | None:
-    """Our own error under SpiffWorkflow's wrapper, which keeps it only as the context."""
-    for _ in range(10):  # a bounded walk: exception chains may loop
-        if err is None or isinstance(err, ApprovalError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
-
-
 @guarded
-def retry(session: Session, settings: Settings, instance_id: int, actor: Actor) -> ProcessInstance:
+def retry(
+    session: Session, settings: Settings, instance_id: int, actor: Actor, *, defer: bool = False
+) -> ProcessInstance:
     """Run the failed step again (after the diagram, data or operator was fixed)."""
     loaded = load(session, settings, instance_id)
     if loaded.row.status != "error":
@@ -262,16 +233,28 @@ def retry(session: Session, settings: Settings, instance_id: int, actor: Actor) 
     record(
         session, settings, loaded.row, "retry", actor.username, {"error": loaded.row.error_message}
     )
+    failed = select(ServiceCall.id).where(
+        ServiceCall.instance_id == instance_id, ServiceCall.status == "failed"
+    )
+    for call_id in session.scalars(failed):
+        dispatch.queue(session, dispatch.CALL, call_id)  # pending again from the reset below
     instance_rows.reset_failed_calls(session, loaded.row.id)
-    advance(session, settings, loaded, actor.username)
+    _run_on(session, settings, loaded, actor.username, defer)
     return loaded.row
 
 
 @guarded
 def complete_task(
-    session: Session, settings: Settings, human_task_id: int, actor: Actor, data: dict[str, Any]
+    session: Session,
+    settings: Settings,
+    human_task_id: int,
+    actor: Actor,
+    data: dict[str, Any],
+    *,
+    defer: bool = False,
 ) -> HumanTask:
-    """Complete a ready user task with form data the task's form accepts, then run on."""
+    """Complete a ready user task with form data the task's form accepts, then run on (or,
+    with `defer`, hand the instance to a worker that does)."""
     human = session.get(HumanTask, human_task_id)
     if human is None:
         raise NotFound(f"no task #{human_task_id}")
@@ -293,7 +276,7 @@ def complete_task(
     human.submitted = data
     detail = {"task": human.element_id, "name": human.name, "data": data}
     record(session, settings, loaded.row, "complete", actor.username, detail)
-    advance(session, settings, loaded, actor.username)
+    _run_on(session, settings, loaded, actor.username, defer)
     return human
 
 
@@ -301,45 +284,6 @@ def _run_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -
     task = workflow.get_task_from_id(UUID(task_id))
     task.set_data(**data)
     task.run()  # a user task's post-script runs here
-
-
-def may_act(session: Session, human: HumanTask, actor: Actor) -> None:
-    """The one rule for acting on a task: open, yours or your group's and not someone else's,
-    and (segregation of duties) never a second level of, or a review of, your own application."""
-    _may_take(human, actor)
-    if human.group_key is not None:
-        _segregate(session, human, actor)
-
-
-def _segregate(session: Session, human: HumanTask, actor: Actor) -> None:
-    if session.get(ProcessInstance, human.instance_id).started_by == actor.username:
-        raise Forbidden("you cannot review or approve your own application")
-    other_level = session.scalar(
-        select(HumanTask.name)
-        .where(
-            HumanTask.instance_id == human.instance_id,
-            HumanTask.completed_by == actor.username,
-            HumanTask.group_key.is_not(None),
-            HumanTask.element_id != human.element_id,
-        )
-        .limit(1)
-    )
-    if other_level is not None:
-        raise Forbidden(
-            f"you already decided “{other_level}” of this application; another person must "
-            "decide this level (segregation of duties)"
-        )
-
-
-def _may_take(human: HumanTask, actor: Actor) -> None:
-    if human.state not in ("ready", "claimed"):
-        raise TaskConflict(f"this task is already {human.state}")
-    if human.assignee is not None and human.assignee != actor.username:
-        if human.group_key is None:  # an applicant's own task: not a race, simply not yours
-            raise Forbidden("this task belongs to another person")
-        raise TaskConflict(f"this task is taken by {human.assignee}")
-    if human.assignee is None and not actor.in_group(human.group_key):
-        raise Forbidden("this task belongs to a group you are not in")
 
 
 def record(session, settings, row: ProcessInstance, kind: str, actor: str, data: dict) -> None:
@@ -353,11 +297,3 @@ def record(session, settings, row: ProcessInstance, kind: str, actor: str, data:
         data=data,
         instance_id=row.id,
     )
-
-
-def flush(session: Session) -> None:
-    """Flush, turning a lost optimistic-lock race into `TaskConflict`."""
-    try:
-        session.flush()
-    except (StaleDataError, IntegrityError):
-        raise TaskConflict(CONFLICT_MESSAGE) from None

@@ -76,7 +76,11 @@ def _decode(content: bytes) -> str:
 
 
 def _check_encoding(content: bytes) -> None:
+    """Only UTF-8 text; a file that declares another encoding but holds only ASCII reads the
+    same either way (many modelers declare ISO-8859-1 by default)."""
     match = _ENCODING.match(content)
+    if match and content.isascii():
+        return
     if match and match.group(1).decode("ascii", "replace").lower() not in _UTF:
         name = match.group(1).decode("ascii", "replace")
         raise XmlRefused(f"the file declares the encoding {name}; save it as UTF-8", 1)

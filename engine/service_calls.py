@@ -4,6 +4,7 @@ Decision: a service task records its call as a `pending` row in the same transac
 instance state. Running it is two short transactions around the operator (read the call; apply
 the outcome), so a slow bureau or SMTP server never holds a database lock. Applying is
 idempotent: a call that is no longer pending is left alone, so a redelivered job does nothing.
+A job is published for each new call, and for each retry after its back-off (`dispatch`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import bundles, clock, operators, runtime, spiff
+from engine import bundles, clock, dispatch, operators, runtime, spiff
 from engine.config import Settings
 from engine.directory import SYSTEM
 from engine.errors import Conflict, NotFound
@@ -159,7 +160,9 @@ def _answer(workflow, task_id: str, result: dict) -> None:
 
 def _retry_later(session: Session, settings: Settings, call: ServiceCall, error: str) -> None:
     call.error = error
-    call.next_attempt_at = clock.now() + timedelta(seconds=BACKOFF_SECONDS * 2**call.attempts)
+    delay = BACKOFF_SECONDS * 2**call.attempts
+    call.next_attempt_at = clock.now() + timedelta(seconds=delay)
+    dispatch.queue(session, dispatch.CALL, call.id, countdown=delay)
     row = session.get(ProcessInstance, call.instance_id)
     runtime.record(
         session,
@@ -215,7 +218,7 @@ def run_call(session_factory: sessionmaker, settings: Settings, call_id: int) ->
 
 
 def run_due(session_factory: sessionmaker, settings: Settings, limit: int = 100) -> int:
-    """Run every due call once (what a worker does; tests and the embedded mode call it)."""
+    """Run every due call once, here and now (tests; workers run each call as its own job)."""
     with session_factory() as session:
         ids = due_calls(session, limit)
     for call_id in ids:

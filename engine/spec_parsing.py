@@ -1,34 +1,26 @@
 """Turning a bundle's checked XML into SpiffWorkflow specs, with every failure in plain words.
 
 Decisions: (1) SpiffWorkflow's parser recurses once per task along the sequence flows (about two
-Python frames a task), so a long chain exceeds Python's recursion limit; the parse runs in its
-own thread with a large stack and a recursion limit sized to the bundle, one parse at a time
-because the limit is process-wide. (2) Its exceptions are translated, never shown raw: they carry
-an element id but no line, so the line comes from our own index of ids. (3) Each process is
-started once on trial, at the normal recursion limit, because SpiffWorkflow also recurses when it
-predicts the task tree of a new instance: what cannot start is refused at deploy.
+Python frames a task), so a long chain exceeds Python's recursion limit; the parse runs on a
+deep stack (`engine.deep`). (2) Its exceptions are translated, never shown raw: they carry an
+element id but no line, so the line comes from our own index of ids. (3) Each process is started
+once on trial, exactly as a new instance starts (on a deep stack when it is long): what cannot
+start — beyond `deep.MAX_RECURSION` — is refused at deploy.
 """
 
 from __future__ import annotations
 
 import re
-import sys
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine import spiff
+from engine.deep import FRAMES_PER_ELEMENT, run_deep
 from engine.errors import Problem
 from engine.spiff import ApprovalParser
 
-T = TypeVar("T")
-FRAMES_PER_ELEMENT = 4  # measured: ~2 frames per chained task; flows count as elements too
-MAX_RECURSION = 60_000  # ≈ 15,000 chained tasks; beyond, a clear problem rather than a risk
-STACK_BYTES = 64 * 1024 * 1024  # address space only; 30,000 chained tasks used under 2 MiB
-_ONE_DEEP_PARSE = threading.Lock()
 _PYTHON_ERROR = re.compile(r"^[A-Z]\w*(Error|Exception)\(")
 
 # SpiffWorkflow's messages → the analyst's words; {id} is the element the exception names.
@@ -52,6 +44,11 @@ _MESSAGES = (
         r"A multiinstance task must specify a cardinality or a loop input",
         "multi-instance task `{id}` needs a number of instances or a collection to loop over",
     ),
+    (
+        r"must specify exactly one of cardinality or loop input",
+        "multi-instance task `{id}` has both a number of instances and a collection to loop "
+        "over; keep one",
+    ),
     (r"Conditional event definition with missing condition", "event `{id}` has no condition"),
     (r"Time Specification Error|Unknown Time Specification", "the timer of `{id}` is not valid"),
     (r"Data Store .* has no implementation", "data stores are not supported; use task data"),
@@ -73,44 +70,17 @@ _MESSAGES = (
 )
 
 
-def _run_deep(work: Callable[[], T], depth: int) -> T:
-    """`work()` in a fresh thread with a big stack and a recursion limit of at least `depth`."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as err:  # handed to the caller's thread, re-raised there
-            outcome["error"] = err
-
-    with _ONE_DEEP_PARSE:
-        previous_limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(previous_limit, min(depth, MAX_RECURSION)))
-        try:
-            previous_stack = threading.stack_size(STACK_BYTES)
-            try:
-                worker = threading.Thread(target=target, name="bundle-parse")
-                worker.start()  # the stack size applies to threads started while it is set
-            finally:
-                threading.stack_size(previous_stack)
-            worker.join()
-        finally:
-            sys.setrecursionlimit(previous_limit)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 def parse(
     bpmn: dict[str, etree._Element],
     dmn: dict[str, etree._Element],
     lines: dict[str, tuple[str, int]],
+    parser_class: type = ApprovalParser,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """The specs of every executable process, or the problems that stopped the parse."""
     elements = sum(1 for root in (*bpmn.values(), *dmn.values()) for _ in root.iter())
 
     def work() -> dict[str, Any]:
-        parser = ApprovalParser()
+        parser = parser_class()
         for path, root in bpmn.items():
             parser.add_bpmn_xml(root, filename=path)
         for path, root in dmn.items():
@@ -119,7 +89,7 @@ def parse(
 
     first = next(iter(bpmn))
     try:
-        return _run_deep(work, 1_000 + FRAMES_PER_ELEMENT * elements), []
+        return run_deep(work, 1_000 + FRAMES_PER_ELEMENT * elements), []
     except SpiffWorkflowException as err:
         if _is_recursion(err):
             return {}, [_too_deep(first, lines, getattr(err, "id", None))]
@@ -182,7 +152,7 @@ def translate(
 
 
 def trial_start(specs: dict[str, Any], lines: dict, default_file: str) -> list[Problem]:
-    """Start every process once, at the normal recursion limit, as a new instance would."""
+    """Start every process once, as a new instance would."""
     problems = []
     for process_id in specs:
         try:

@@ -3,6 +3,8 @@
 Decision: each instance row carries the due time of its earliest timer (`next_due_at`, indexed),
 so finding due work is one indexed query; each due instance is then advanced in its own
 transaction, and one that lost a race to a concurrent writer is simply picked up next round.
+A timer fires once however many schedulers look: `fire` checks the due time again inside its
+transaction, and the instance's version counter lets only one of two concurrent firings commit.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import clock, runtime
+from engine import clock, dispatch, runtime
 from engine.config import Settings
 from engine.directory import SYSTEM
 from engine.errors import Conflict
@@ -29,6 +31,14 @@ def due_instances(session: Session, now: datetime | None = None, limit: int = 50
             .limit(limit)
         )
     )
+
+
+def queue_due(session: Session, limit: int = 500) -> int:
+    """Queue a `fire` job for every instance with a due timer (beat's periodic look)."""
+    ids = due_instances(session, limit=limit)
+    for instance_id in ids:
+        dispatch.queue(session, dispatch.TIMER, instance_id)
+    return len(ids)
 
 
 @runtime.guarded

@@ -4,27 +4,30 @@ Decision: one pass collects every problem (not just the first), each with file, 
 element id. Checks run in stages — each file alone (size, XML, forms), then the bundle's XML as a
 whole (calls, decisions), then SpiffWorkflow's parse, then the parsed tasks — and a stage runs
 only if the ones before found no error, so SpiffWorkflow never sees a diagram we would refuse
-and one mistake is not reported again as its consequences. The result carries the parsed specs,
-so deploying does not parse twice.
+and one mistake is not reported again as its consequences. Each BPMN file is checked in its
+dialect, and JUEL (`${...}`) and FEEL conditions are translated into the sandbox's language on
+the tree first. The result carries the parsed specs (and the forms generated from Camunda's form
+fields), so deploying does not parse twice.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.mixins import SubWorkflowTaskMixin
 
 from engine import (
     bundle_checks,
+    camunda_checks,
     diagram_checks,
     dialects,
     dmn_checks,
     expression_checks,
+    form_checks,
+    inert,
     safe_xml,
     spec_parsing,
     task_checks,
@@ -35,9 +38,6 @@ from engine.sources import BundleSource, SourceFile
 from engine.task_checks import TaskMeta
 
 __all__ = ["Context", "ParsedBundle", "TaskMeta", "validate"]
-
-#: Deepest nesting of objects and lists in a form; JSON Schema validation recurses through it.
-MAX_FORM_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class ParsedBundle:
     specs: dict[str, Any] = field(default_factory=dict)
     main_process_id: str = ""
     tasks: dict[str, TaskMeta] = field(default_factory=dict)
+    #: Forms made from Camunda's generated form fields: deployed path → JSON Schema text.
+    generated_forms: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -70,10 +72,12 @@ class ParsedBundle:
 
 @dataclass
 class _Files:
+    key: str
     bpmn: dict[str, tuple[etree._Element, dialects.Dialect]] = field(default_factory=dict)
     dmn: dict[str, etree._Element] = field(default_factory=dict)
     forms: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, tuple[str, int]] = field(default_factory=dict)
+    generated: dict[str, str] = field(default_factory=dict)
 
     @property
     def first(self) -> str:
@@ -87,9 +91,10 @@ class _Files:
 def validate(source: BundleSource, ctx: Context) -> ParsedBundle:
     """Every problem of the bundle; when there is none, its parsed specs and user tasks too."""
     result = ParsedBundle(source.key, source.checksum)
-    files = _Files()
+    files = _Files(source.key)
     for f in source.files:
         result.problems += _load(f, ctx, files)
+    result.problems += _add_generated(files, result)
     if not files.bpmn and not any(p.file.endswith(".bpmn") for p in result.problems):
         message = "the bundle has no .bpmn diagram"
         result.problems.append(Problem(f"processes/{source.key}", None, message))
@@ -113,7 +118,10 @@ def _load(f: SourceFile, ctx: Context, files: _Files) -> list[Problem]:
         message = f"the file is {len(f.content):,} bytes; the limit is {ctx.max_bytes:,}"
         return [Problem(f.path, None, message)]
     if f.kind == "form":
-        return _load_form(f, files)
+        schema, problems = form_checks.load(f)
+        if schema is not None:
+            files.forms[f.path] = schema
+        return problems
     if f.kind == "data":
         return _load_data(f)
     expected = "DMN" if f.kind == "dmn" else "BPMN"
@@ -155,74 +163,44 @@ def _load_bpmn(f: SourceFile, root: etree._Element, files: _Files) -> list[Probl
         return [Problem(f.path, dialect.element.sourceline, dialect.message, element_id)]
     expression_checks.quote_iso_timers(root)
     files.bpmn[f.path] = (root, dialect)
-    problems = diagram_checks.check_bpmn(root, f.path, files.lines)
-    return problems + expression_checks.check_expressions(root, f.path)
+    problems = diagram_checks.check_bpmn(root, f.path, files.lines) + inert.check(root, f.path)
+    found = camunda_checks.translate_standard(root, f.path)  # `${...}` is JUEL in any dialect
+    if dialect is dialects.CAMUNDA:
+        generated, settings = camunda_checks.check(root, f.path, files.key)
+        files.generated.update(generated)
+        found += settings
+    if any(p.severity == "error" for p in found):
+        return problems + found  # untranslated JUEL would only be reported again as bad Python
+    return problems + found + expression_checks.check_expressions(root, f.path)
 
 
-def _load_form(f: SourceFile, files: _Files) -> list[Problem]:
-    try:
-        text = f.content.decode("utf-8-sig")
-        schema = json.loads(text)
-    except UnicodeDecodeError:
-        return [Problem(f.path, None, "the form is not UTF-8 text; save it as UTF-8")]
-    except json.JSONDecodeError as err:
-        return [Problem(f.path, err.lineno, f"the form is not valid JSON: {err.msg}")]
-    except RecursionError:
-        schema = None
-    if schema is None or _depth(schema) > MAX_FORM_DEPTH:
-        message = f"the form nests more than {MAX_FORM_DEPTH} levels deep"
-        return [Problem(f.path, None, message)]
-    if not isinstance(schema, dict):
-        return [Problem(f.path, 1, "a form must be a JSON object ({ ... })")]
-    if not f.path.endswith("-uischema.json"):
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as err:
-            path = list(err.absolute_path)
-            where = "/".join(str(p) for p in path) or "(top)"
-            message = f"the form is not a valid JSON Schema at {where}: {err.message}"
-            return [Problem(f.path, _json_line(text, path), message)]
-    files.forms[f.path] = schema
-    return []
-
-
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in `value` (iteratively: the form is untrusted)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        for child in children:
-            if isinstance(child, dict | list):
-                deepest = max(deepest, depth + 1)
-                stack.append((child, depth + 1))
-    return max(deepest, 1)
-
-
-def _json_line(text: str, path: list) -> int:
-    """The line of the value at `path`, found by following its keys through the text in order."""
-    position = 0
-    for key in path:
-        if isinstance(key, str):
-            found = re.compile(rf'"{re.escape(key)}"\s*:').search(text, position)
-            if found is None:
-                break
-            position = found.start()
-    return text.count("\n", 0, position) + 1
+def _add_generated(files: _Files, result: ParsedBundle) -> list[Problem]:
+    """Forms generated from Camunda form fields join the bundle's forms, unless a file has
+    their name."""
+    problems = []
+    for path, text in files.generated.items():
+        if path in files.forms:
+            message = "this file has the name of a form the engine generates; rename it"
+            problems.append(Problem(path, None, message))
+        files.forms[path] = json.loads(text)
+    result.generated_forms = dict(files.generated)
+    return problems
 
 
 def _parse(files: _Files, result: ParsedBundle) -> None:
     trees = files.trees
-    result.specs, problems = spec_parsing.parse(trees, files.dmn, files.lines)
+    for root in trees.values():
+        inert.strip(root)
+    found = [d for _, d in files.bpmn.values()]
+    parser = dialects.parser_class(found)
+    result.specs, problems = spec_parsing.parse(trees, files.dmn, files.lines, parser)
     result.problems += problems
     if result.ok:
         result.problems += spec_parsing.trial_start(result.specs, files.lines, files.first)
     if result.ok:
         _pick_main(files, result)
-    names = {d.name for _, d in files.bpmn.values()}
-    result.dialect = "spiff" if "spiff" in names else "bpmn"
+    names = {d.name for d in found}
+    result.dialect = next((n for n in ("camunda", "spiff") if n in names), "bpmn")
 
 
 def _pick_main(files: _Files, result: ParsedBundle) -> None:

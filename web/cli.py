@@ -3,26 +3,32 @@
 Decision: expected failures print `file:line: message` (or one plain sentence) and exit 1, never
 a traceback; each command commits once. On the embedded default a missing or old database is
 migrated on the spot; in production the command refuses and says to run `approval db upgrade`.
+The process commands are thin: `web` is gunicorn over `create_app`, `worker` and `beat` become
+Celery (`engine.worker`), and `run` starts the web app with a worker child process beside it.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import click
 import waitress
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from engine import audit, bundles, schema
-from engine.background import EmbeddedRunner
+from engine import audit, bundles, dispatch, jobs, schema, worker
 from engine.config import ConfigError, Settings
+from engine.db import make_engine
 from engine.errors import ApprovalError, ValidationFailed
 from web import create_app, settings_of
 from web.extensions import db
+
+POOLS = ["prefork", "solo", "threads"]
 
 
 def _settings() -> Settings:
@@ -52,6 +58,7 @@ def expected_failures(fn):
 
 
 def _ready_database() -> None:
+    _settings().instance_dir.mkdir(parents=True, exist_ok=True)  # the embedded files live there
     if schema.is_current(db.engine):
         return
     if _settings().production:
@@ -84,6 +91,7 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Migrate the database to the newest schema."""
+    _settings().instance_dir.mkdir(parents=True, exist_ok=True)
     schema.upgrade(_settings().database_url, revision)
     click.echo(f"database upgraded to {revision}")
 
@@ -152,16 +160,118 @@ def audit_verify() -> None:
 @with_appcontext
 @expected_failures
 def run(host: str, port: int) -> None:
-    """Start the system on one machine: migrate, deploy processes/, serve, run background work."""
+    """Start the system on one machine: migrate, deploy processes/, serve, and run a worker
+    process with embedded beat beside the web app (stopped with it)."""
     settings = _settings()
     _ready_database()
     for r in bundles.deploy_path(db.session, settings, settings.processes_dir, "system"):
         click.echo(f"{r.key}: v{r.version} live")
     db.session.commit()
-    runner = EmbeddedRunner(settings)
-    threading.Thread(target=runner.run_forever, name="embedded-runner", daemon=True).start()
-    click.echo(f"Smart Approval on http://{host}:{port}/")
-    waitress.serve(current_app._get_current_object(), host=host, port=port, threads=8)
+    argv = worker_argv(concurrency=1, pool="solo", with_beat=True, loglevel="WARNING")
+    child = subprocess.Popen(argv, env={**os.environ, **settings.to_env()}, preexec_fn=_orphan_dies)
+    signal.signal(signal.SIGTERM, _stop)
+    dispatch.install(jobs.CeleryPublisher(worker.make_celery(settings)))
+    click.echo(f"Smart Approval on http://{host}:{port}/ (worker pid {child.pid})")
+    try:
+        waitress.serve(current_app._get_current_object(), host=host, port=port, threads=8)
+    finally:
+        _end(child)
+
+
+def _stop(_signum, _frame) -> None:
+    raise SystemExit(0)  # leaves waitress through `finally`, which stops the worker
+
+
+def _orphan_dies() -> None:
+    """In the child: on Linux, receive SIGTERM when `approval run` dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _end(child: subprocess.Popen) -> None:
+    child.terminate()  # Celery's warm shutdown: the job at hand finishes first
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+
+
+def worker_argv(*, concurrency: int, pool: str, with_beat: bool, loglevel: str) -> list[str]:
+    """The Celery worker command line that `approval worker` becomes."""
+    argv = [sys.executable, "-m", "celery", "-A", "engine.worker", "worker", "--pool", pool]
+    argv += ["--concurrency", str(concurrency), "--loglevel", loglevel]
+    argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return argv + (["--beat"] if with_beat else [])
+
+
+def _env_settings() -> Settings:
+    """Settings for a command that runs no app in this process (web's master, worker, beat)."""
+    try:
+        return Settings.from_env()
+    except ConfigError as err:
+        _fail(f"configuration error: {err}")
+
+
+@cli.command("worker")
+@click.option("--concurrency", default=2, show_default=True, type=int, help="Pool processes.")
+@click.option("--pool", default="prefork", show_default=True, type=click.Choice(POOLS))
+@click.option("--beat", "with_beat", is_flag=True, help="Run beat inside (one machine only).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker_command(concurrency: int, pool: str, with_beat: bool, loglevel: str) -> None:
+    """Run a Celery worker: engine steps, service calls and timers, as the broker hands them out."""
+    _env_settings()
+    argv = worker_argv(concurrency=concurrency, pool=pool, with_beat=with_beat, loglevel=loglevel)
+    os.execv(argv[0], argv)
+
+
+@cli.command("beat")
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run Celery beat: publishes the look for due timers and the sweep on schedule."""
+    _env_settings()
+    argv = [sys.executable, "-m", "celery", "-A", "engine.worker", "beat", "--loglevel", loglevel]
+    os.execv(argv[0], argv)
+
+
+@cli.command("web")
+@click.option("--workers", default=2, show_default=True, type=int, help="Gunicorn processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per process.")
+@click.option("--bind", default=None, help="host:port (default: APPROVAL_WEB_BIND).")
+def web(workers: int, threads: int, bind: str | None) -> None:
+    """Serve the web app with gunicorn (production); each process publishes jobs to the broker."""
+    settings = _env_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        if not schema.is_current(engine):
+            _fail("the database schema is not up to date: run `approval db upgrade`")
+    finally:
+        engine.dispose()  # before gunicorn forks: no connection is shared with a child
+    options = {"bind": bind or settings.web_bind, "workers": workers, "threads": threads}
+    _gunicorn(lambda: web_app(settings), options).run()
+
+
+def _gunicorn(load, options: dict):
+    """Gunicorn running `load()` in each worker process after the fork (no preloading)."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {**options, "accesslog": "-", "graceful_timeout": 20}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return load()
+
+    return Server()
+
+
+def web_app(settings: Settings) -> Flask:
+    """One web process's app, made after the fork, with its own connection to the broker."""
+    app = create_app(settings)
+    dispatch.install(jobs.CeleryPublisher(worker.make_celery(settings)))
+    return app
 
 
 def main() -> None:
