@@ -93,10 +93,23 @@ class Settings:
     timer_interval: float = 5.0
     #: APPROVAL_WEB_BIND — where `approval web` (gunicorn) listens.
     web_bind: str = "127.0.0.1:8000"
+    #: APPROVAL_SECURE_COOKIES — mark session cookies Secure (HTTPS only); default on in production.
+    secure_cookies: bool = False
+    #: APPROVAL_MAX_UPLOAD_BYTES — largest uploaded document (default 10 MiB).
+    max_upload_bytes: int = 10 * 1024 * 1024
+    #: APPROVAL_LOGIN_MAX_FAILURES / APPROVAL_LOCKOUT_MINUTES — failed sign-ins in a row that
+    #: lock an account, and for how long.
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
     #: APPROVAL_TEST_SLOW_OPERATOR / APPROVAL_TEST_SLOW_COMMIT — crash tests only (seconds; 0 off):
     #: register the `test.slow` operator, and pause before every commit (engine/fault_injection).
     test_slow_operator: float = 0.0
     test_slow_commit: float = 0.0
+
+    @property
+    def documents_dir(self) -> Path:
+        """Uploaded documents, outside the web root, one file per SHA-256."""
+        return self.instance_dir / "documents"
 
     @property
     def production(self) -> bool:
@@ -131,6 +144,15 @@ class Settings:
             sweep_interval=float(env.get("APPROVAL_SWEEP_INTERVAL", 10.0)),
             timer_interval=float(env.get("APPROVAL_TIMER_INTERVAL", 5.0)),
             web_bind=env.get("APPROVAL_WEB_BIND", "127.0.0.1:8000"),
+            secure_cookies=_flag(
+                env.get(
+                    "APPROVAL_SECURE_COOKIES",
+                    "1" if env.get("APPROVAL_ENV") == "production" else "",
+                )
+            ),
+            max_upload_bytes=int(env.get("APPROVAL_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+            login_max_failures=int(env.get("APPROVAL_LOGIN_MAX_FAILURES", 5)),
+            lockout_minutes=int(env.get("APPROVAL_LOCKOUT_MINUTES", 15)),
             test_slow_operator=float(env.get("APPROVAL_TEST_SLOW_OPERATOR", 0.0)),
             test_slow_commit=float(env.get("APPROVAL_TEST_SLOW_COMMIT", 0.0)),
         )

@@ -11,7 +11,8 @@ from sqlalchemy import event
 
 from engine.config import Settings
 from engine.db import sqlite_pragmas
-from web.extensions import db
+from web import i18n
+from web.extensions import babel, csrf, db, login_manager
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
@@ -22,6 +23,15 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_SESSION_OPTIONS={"expire_on_commit": False},
         JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="zh",
+        BABEL_TRANSLATION_DIRECTORIES=i18n.translation_directories(),
     )
     app.extensions["approval"] = settings
     db.init_app(app)
@@ -29,10 +39,17 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", sqlite_pragmas)
 
-    from web import errors, home
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+
+    from web import access, apply, auth, errors, home, inbox, navigation  # noqa: F401
 
     errors.register(app)
-    app.register_blueprint(home.bp)
+    navigation.register(app)
+    for blueprint in (home.bp, i18n.bp, auth.bp, apply.bp, inbox.bp):
+        app.register_blueprint(blueprint)
     return app
 
 

@@ -2,7 +2,8 @@
 
 from engine.models.audit import AuditEvent, AuditStream
 from engine.models.bundles import BundleFile, BundleVersion
-from engine.models.directory import Group, Membership, User
+from engine.models.directory import Group, LoginCode, Membership, User
+from engine.models.documents import Document
 from engine.models.instances import HumanTask, ProcessInstance, ServiceCall
 from engine.models.notifications import Notification
 from engine.models.screening import BlacklistEntry, NumberSequence
@@ -13,8 +14,10 @@ __all__ = [
     "BlacklistEntry",
     "BundleFile",
     "BundleVersion",
+    "Document",
     "Group",
     "HumanTask",
+    "LoginCode",
     "Membership",
     "Notification",
     "NumberSequence",

@@ -22,6 +22,12 @@ class User(Base):
     #: zh or en: the language of the messages this person receives.
     locale: Mapped[str] = mapped_column(String(10), default="zh")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: none, totp or sms: the second factor this person signs in with (staff must have one).
+    second_factor: Mapped[str] = mapped_column(String(10), default="none")
+    #: Base32 TOTP secret; set when enrolment is confirmed with a first code.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     groups: Mapped[list["Group"]] = relationship(secondary="memberships", lazy="selectin")
@@ -29,6 +35,22 @@ class User(Base):
     @property
     def group_keys(self) -> set[str]:
         return {g.key for g in self.groups}
+
+
+class LoginCode(Base):
+    """A one-time code sent by SMS for a second factor or a signature; only its hash is kept."""
+
+    __tablename__ = "login_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: login, sign (a contract signature), enrol
+    purpose: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Group(Base):

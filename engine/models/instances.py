@@ -8,8 +8,9 @@ tasks carry a version counter so a second concurrent writer fails instead of ove
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Numeric, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
@@ -17,7 +18,10 @@ from engine.db import Base, UTCDateTime, utcnow
 
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
-    __table_args__ = (Index("ix_process_instances_status_updated", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_process_instances_status_updated", "status", "updated_at"),
+        Index("ix_process_instances_inbox_filters", "bundle_key", "risk_grade", "amount"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bundle_version_id: Mapped[int] = mapped_column(ForeignKey("bundle_versions.id"), index=True)
@@ -35,6 +39,9 @@ class ProcessInstance(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_task: Mapped[str | None] = mapped_column(String(255))
     started_by: Mapped[str] = mapped_column(String(80), index=True)
+    #: Copied from the instance data for the inbox's filters (amount band, risk grade).
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    risk_grade: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,56 @@
+"""Who is asking: the signed-in user as an engine `Actor`, and the role checks views declare.
+
+Decision: every view states its audience with one decorator from here (`applicant_required`,
+`staff_required`); object-level checks (whose application, which group's task) live in the
+engine (`engine.permissions`), so a rule is written once for the UI and the API.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from engine.directory import Actor
+from engine.models import User
+from web.extensions import db, login_manager
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None
+
+
+def is_staff(user: User) -> bool:
+    """Staff are the members of any group; applicants belong to none."""
+    return bool(user.group_keys)
+
+
+def current_actor() -> Actor:
+    return Actor(current_user.username, frozenset(current_user.group_keys))
+
+
+def applicant_required(view):
+    """Signed in, and not staff: a reviewer cannot apply in the bank's own system."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if is_staff(current_user):
+            abort(403, "this page is for applicants")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view):
+    @login_required
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not is_staff(current_user):
+            abort(403, "this page is for the bank's staff")
+        return view(*args, **kwargs)
+
+    return wrapper
