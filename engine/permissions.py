@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.directory import Actor
-from engine.errors import Forbidden, TaskConflict
+from engine.errors import Forbidden, NotFound, TaskConflict
 from engine.models import HumanTask, ProcessInstance
 
 
@@ -51,3 +51,28 @@ def _may_take(human: HumanTask, actor: Actor) -> None:
         raise TaskConflict(f"this task is taken by {human.assignee}")
     if human.assignee is None and not actor.in_group(human.group_key):
         raise Forbidden("this task belongs to a group you are not in")
+
+
+def may_see_instance(session: Session, instance_id: int, actor: Actor) -> ProcessInstance:
+    """The application if `actor` may read it (its data, documents, timeline); else NotFound.
+
+    The applicant sees their own; staff see an application that one of their groups' tasks
+    touches (open or done), one assigned to them, or one they acted on. Anyone else is told it
+    does not exist, so application ids cannot be probed.
+    """
+    row = session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"no application #{instance_id}")
+    if row.started_by == actor.username:
+        return row
+    touches = (
+        HumanTask.group_key.in_(sorted(actor.groups))
+        | (HumanTask.assignee == actor.username)
+        | (HumanTask.completed_by == actor.username)
+    )
+    seen = session.scalar(
+        select(HumanTask.id).where(HumanTask.instance_id == instance_id, touches).limit(1)
+    )
+    if seen is None:
+        raise NotFound(f"no application #{instance_id}")
+    return row

@@ -44,11 +44,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
 
-    from web import access, apply, auth, errors, home, inbox, navigation  # noqa: F401
+    from web import access, apply, auth, errors, home, inbox, navigation, track  # noqa: F401
 
     errors.register(app)
     navigation.register(app)
-    for blueprint in (home.bp, i18n.bp, auth.bp, apply.bp, inbox.bp):
+    for blueprint in (home.bp, i18n.bp, auth.bp, apply.bp, track.bp, inbox.bp):
         app.register_blueprint(blueprint)
     return app
 

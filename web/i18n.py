@@ -10,7 +10,7 @@ from flask import Blueprint, redirect, request, session, url_for
 from flask_login import current_user
 
 LANGUAGES = ("zh", "en")
-AREAS = ("", "auth", "apply", "inbox")
+AREAS = ("", "auth", "apply", "track", "inbox")
 
 bp = Blueprint("i18n", __name__)
 

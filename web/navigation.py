@@ -43,8 +43,8 @@ def _links() -> list[Link]:
             ("apply.mine", gettext("My applications"), 0),
         ]
     wanted += [
-        ("apply.track", gettext("Track an application"), 0),
-        ("apply.messages", gettext("Messages"), unread),
+        ("track.lookup", gettext("Track an application"), 0),
+        ("track.messages", gettext("Messages"), unread),
         ("auth.security", gettext("Security"), 0),
         ("auth.logout", gettext("Sign out"), 0),
     ]
