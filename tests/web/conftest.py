@@ -8,6 +8,7 @@ those through the real forms).
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from engine import bundles, dispatch, jobs
 from engine.db import make_session_factory
@@ -20,13 +21,14 @@ def people(app):
     """Create users: `people("alice")` an applicant, `people("rui", "credit_reviewer")` staff."""
     from web.extensions import db
 
-    def make(username: str, *groups: str, **fields) -> User:
+    def make(username: str, *groups: str, **fields) -> int:
+        """The new user's id."""
         with app.app_context():
             user = add_user(db.session, username, list(groups))
             for name, value in fields.items():
                 setattr(user, name, value)
             db.session.commit()
-            return user
+            return user.id
 
     return make
 
@@ -38,13 +40,13 @@ def sign_in(client, people, app):
 
     def login(username: str, *groups: str):
         with app.app_context():
-            user = db.session.query(User).filter_by(username=username).one_or_none()
-        user = user or people(username, *groups)
+            user_id = db.session.scalar(select(User.id).where(User.username == username))
+        user_id = user_id or people(username, *groups)
         with client.session_transaction() as sess:
             sess.clear()
-            sess["_user_id"] = str(user.id)
+            sess["_user_id"] = str(user_id)
             sess["_fresh"] = True
-        return user
+        return user_id
 
     return login
 
