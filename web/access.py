@@ -10,20 +10,33 @@ from __future__ import annotations
 import functools
 
 from flask import abort
-from flask_login import current_user, login_required
+from flask_login import UserMixin, current_user, login_required
 
 from engine.directory import Actor
 from engine.models import User
 from web.extensions import db, login_manager
 
 
+class SignedIn(UserMixin):
+    """The engine's `User` as Flask-Login needs it (the engine does not know Flask-Login)."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        return str(self.user.id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.user, name)
+
+
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(user_id: str) -> SignedIn | None:
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.is_active else None
+    return SignedIn(user) if user is not None and user.is_active else None
 
 
-def is_staff(user: User) -> bool:
+def is_staff(user: User | SignedIn) -> bool:
     """Staff are the members of any group; applicants belong to none."""
     return bool(user.group_keys)
 
