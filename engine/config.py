@@ -95,6 +95,9 @@ class Settings:
     web_bind: str = "127.0.0.1:8000"
     #: APPROVAL_SECURE_COOKIES — mark session cookies Secure (HTTPS only); default on in production.
     secure_cookies: bool = False
+    #: APPROVAL_PROXY_HOPS — reverse proxies in front of the web app (nginx in docker-compose: 1);
+    #: their X-Forwarded-For/-Proto/-Host are trusted, so client IPs and https links are right.
+    proxy_hops: int = 0
     #: APPROVAL_MAX_UPLOAD_BYTES — largest uploaded document (default 10 MiB).
     max_upload_bytes: int = 10 * 1024 * 1024
     #: APPROVAL_LOGIN_MAX_FAILURES / APPROVAL_LOCKOUT_MINUTES — failed sign-ins in a row that
@@ -150,6 +153,7 @@ class Settings:
                     "1" if env.get("APPROVAL_ENV") == "production" else "",
                 )
             ),
+            proxy_hops=int(env.get("APPROVAL_PROXY_HOPS", 0)),
             max_upload_bytes=int(env.get("APPROVAL_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
             login_max_failures=int(env.get("APPROVAL_LOGIN_MAX_FAILURES", 5)),
             lockout_minutes=int(env.get("APPROVAL_LOCKOUT_MINUTES", 15)),

@@ -64,7 +64,10 @@ class Loaded:
     def good_state(self, settings: Settings) -> str:
         if self.base_state is None:
             workflow = spiff.new_workflow(
-                self.version.specs, self.version.main_process_id, settings.script_step_limit
+                self.version.specs,
+                self.version.main_process_id,
+                settings.script_step_limit,
+                initiator=self.row.started_by,
             )
         else:
             workflow = spiff.state_from_json(
@@ -95,7 +98,10 @@ def start(
     `defer`, hand it to a worker that does)."""
     version = bundles.load_live(session, bundle_key)
     workflow = spiff.new_workflow(
-        version.specs, version.main_process_id, settings.script_step_limit
+        version.specs,
+        version.main_process_id,
+        settings.script_step_limit,
+        initiator=actor.username,
     )
     data = _json_object(data)
     row = ProcessInstance(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.config import Settings
 from engine.db import sqlite_pragmas
@@ -34,6 +35,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=i18n.translation_directories(),
     )
     app.extensions["approval"] = settings
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -262,3 +262,15 @@ def test_the_initiator_variable_holds_the_starters_name(session, settings):
     (task,) = [t for t in workflow.get_tasks() if t.task_spec.name == "Task_apply"]
     assert task.data["initiator"] == "alice"
     assert task.internal_data["assignment"]["assignee"] == "alice"
+
+
+def test_a_started_camunda_loan_gives_its_first_task_to_the_person_who_started_it(
+    session_factory, settings
+):
+    """`${initiator}` as assignee: the starter's inbox holds the task, nobody else's does."""
+    deploy(session_factory, settings, LOAN)
+    with session_factory.begin() as session:
+        instance_id = runtime.start(session, settings, LOAN, {}, APPLICANT).id
+    (task,) = human_tasks(session_factory, instance_id)
+    assert (task.element_id, task.assignee, task.group_key) == ("Task_apply", "alice", None)
+    assert engine_data(session_factory, settings, instance_id)["initiator"] == "alice"

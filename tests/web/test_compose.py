@@ -78,14 +78,17 @@ def test_two_web_replicas_answer_behind_one_port(services):
     assert "worker" not in {s for s, v in services.items() if "ports" in v}
 
 
+WEB_ONLY = ("APPROVAL_WEB_BIND", "APPROVAL_PROXY_HOPS")
+
+
 def test_the_app_services_share_one_production_configuration(services):
     """One image and one set of settings, accepted by production mode's checks."""
     env = services["web"]["environment"]
     for name in APP_SERVICES:
         service = services[name]
         assert (service["build"], service["image"]) == (".", "smart-approval:latest")
-        assert {k: v for k, v in service["environment"].items() if k != "APPROVAL_WEB_BIND"} == {
-            k: v for k, v in env.items() if k != "APPROVAL_WEB_BIND"
+        assert {k: v for k, v in service["environment"].items() if k not in WEB_ONLY} == {
+            k: v for k, v in env.items() if k not in WEB_ONLY
         }
     assert env["APPROVAL_SECRET_KEY"].startswith("${APPROVAL_SECRET_KEY:?")
     assert env["APPROVAL_SMTP_HOST"] == "mailpit" and env["APPROVAL_SMTP_PORT"] == "1025"
@@ -93,6 +96,7 @@ def test_the_app_services_share_one_production_configuration(services):
     assert settings.production and settings.database_url.startswith("postgresql+psycopg://")
     assert settings.broker_url == "redis://redis:6379/0"
     assert settings.web_bind == "0.0.0.0:8000"
+    assert settings.proxy_hops == 1  # nginx in front of every web replica
 
 
 def test_the_image_installs_the_package_with_its_bundles():
