@@ -20,6 +20,8 @@ class Link:
     label: str
     active: bool = False
     badge: int = 0
+    #: POST for actions (signing out), drawn as a button in a form with the CSRF token.
+    method: str = "GET"
 
 
 def _link(endpoint: str, label: str, badge: int = 0) -> Link | None:
@@ -27,7 +29,8 @@ def _link(endpoint: str, label: str, badge: int = 0) -> Link | None:
         url = url_for(endpoint)
     except BuildError:  # an area not built into this app
         return None
-    return Link(url, label, request.path.startswith(url) and url != "/", badge)
+    method = "POST" if endpoint == "auth.logout" else "GET"
+    return Link(url, label, request.path.startswith(url) and url != "/", badge, method)
 
 
 def _links() -> list[Link]:
