@@ -1,22 +1,32 @@
-"""The reviewers' inbox: the open tasks a person may work on, and claiming or releasing them.
+"""The reviewers' inbox: the open tasks a person may work on; claiming, releasing, transferring.
 
-Decision: the inbox is the `human_tasks` table alone (indexed by state, group and assignee);
-it never reads engine state, so it stays fast however large instances grow.
+Decision: the inbox is the `human_tasks` table joined to the instance row's inbox columns
+(bundle, reference, applicant, amount, risk grade: copied there by `instance_rows`), filtered and
+sorted in SQL on indexed columns; it never reads engine state, so it stays fast however large
+instances grow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import clock, runtime
+from engine import clock, directory, permissions, runtime
 from engine.config import Settings
 from engine.directory import Actor
-from engine.errors import Forbidden, NotFound, TaskConflict
-from engine.models import HumanTask, ProcessInstance
+from engine.errors import FieldError, Forbidden, Invalid, NotFound, TaskConflict
+from engine.identifiers import CHINA
+from engine.models import Group, HumanTask, Membership, ProcessInstance, User
+from engine.permissions import may_act
+
+OPEN = ("ready", "claimed")
+DUE_STATES = ("overdue", "today", "none")
+SORTS = ("created", "due", "amount")
+MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -35,44 +45,176 @@ class TaskView:
     ui_form: str | None
     created_at: datetime
     due_at: datetime | None
+    reference: str | None = None
+    amount: Decimal | None = None
+    risk_grade: str | None = None
+    applicant: str | None = None
+
+    def overdue(self, now: datetime | None = None) -> bool:
+        return self.due_at is not None and self.due_at < (now or clock.now())
 
 
-def _view(task: HumanTask, bundle_key: str) -> TaskView:
+@dataclass(frozen=True)
+class InboxQuery:
+    """What a reviewer asks the inbox for: filters, order and page (all optional)."""
+
+    bundle_key: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    risk_grade: str | None = None
+    due: str | None = None  # one of DUE_STATES
+    sort: str = "created"  # one of SORTS
+    descending: bool = False
+    page: int = 1
+    page_size: int = 20
+
+    def check(self) -> None:
+        """Invalid (naming the filter) for a value the inbox cannot use."""
+        problems = [FieldError(name, message) for name, message in _problems(self)]
+        if problems:
+            raise Invalid(problems, "the inbox filter is invalid")
+
+
+def _problems(query: InboxQuery):
+    if query.due not in (None, *DUE_STATES):
+        yield "due", f"should be one of {', '.join(DUE_STATES)}"
+    if query.sort not in SORTS:
+        yield "sort", f"should be one of {', '.join(SORTS)}"
+    if query.page < 1:
+        yield "page", "should be 1 or more"
+    if not 1 <= query.page_size <= MAX_PAGE_SIZE:
+        yield "page_size", f"should be between 1 and {MAX_PAGE_SIZE}"
+    low, high = query.min_amount, query.max_amount
+    if low is not None and high is not None and low > high:
+        yield "max_amount", "should not be below the minimum amount"
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    tasks: list[TaskView]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+_COLUMNS = (
+    ProcessInstance.bundle_key,
+    ProcessInstance.reference,
+    ProcessInstance.amount,
+    ProcessInstance.risk_grade,
+    ProcessInstance.started_by,
+)
+
+
+def _view(task: HumanTask, key: str, reference=None, amount=None, grade=None, by=None) -> TaskView:
     return TaskView(
-        task.id,
-        task.instance_id,
-        bundle_key,
-        task.element_id,
-        task.name,
-        task.group_key,
-        task.assignee,
-        task.state,
-        task.form,
-        task.ui_form,
-        task.created_at,
-        task.due_at,
+        id=task.id,
+        instance_id=task.instance_id,
+        bundle_key=key,
+        element_id=task.element_id,
+        name=task.name,
+        group_key=task.group_key,
+        assignee=task.assignee,
+        state=task.state,
+        form=task.form,
+        ui_form=task.ui_form,
+        created_at=task.created_at,
+        due_at=task.due_at,
+        reference=reference,
+        amount=amount,
+        risk_grade=grade,
+        applicant=by,
     )
+
+
+def _mine(actor: Actor) -> ColumnElement[bool]:
+    """The actor's own tasks and their groups' unclaimed ones."""
+    return or_(
+        HumanTask.assignee == actor.username,
+        HumanTask.assignee.is_(None) & HumanTask.group_key.in_(sorted(actor.groups)),
+    )
+
+
+def _filters(query: InboxQuery) -> list[ColumnElement[bool]]:
+    found = []
+    if query.bundle_key:
+        found.append(ProcessInstance.bundle_key == query.bundle_key)
+    if query.risk_grade:
+        found.append(ProcessInstance.risk_grade == query.risk_grade)
+    if query.min_amount is not None:
+        found.append(ProcessInstance.amount >= query.min_amount)
+    if query.max_amount is not None:
+        found.append(ProcessInstance.amount <= query.max_amount)
+    return found + _due_filter(query.due)
+
+
+def _due_filter(due: str | None) -> list[ColumnElement[bool]]:
+    now = clock.now()
+    if due == "overdue":
+        return [HumanTask.due_at < now]
+    if due == "none":
+        return [HumanTask.due_at.is_(None)]
+    if due == "today":  # the bank's day, China time
+        start = datetime.combine(now.astimezone(CHINA).date(), datetime.min.time(), CHINA)
+        return [HumanTask.due_at >= start, HumanTask.due_at < start + timedelta(days=1)]
+    return []
+
+
+def _order(query: InboxQuery) -> list:
+    column = {
+        "created": HumanTask.created_at,
+        "due": HumanTask.due_at,
+        "amount": ProcessInstance.amount,
+    }[query.sort]
+    ordered = column.desc() if query.descending else column.asc()
+    # blanks (no due time, no amount) last in either direction, on every database
+    return [column.is_(None), ordered, HumanTask.id.desc() if query.descending else HumanTask.id]
+
+
+def _selection(actor: Actor, query: InboxQuery):
+    return (
+        select(HumanTask, *_COLUMNS)
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .where(HumanTask.state.in_(OPEN), _mine(actor), *_filters(query))
+    )
+
+
+def inbox_page(session: Session, actor: Actor, query: InboxQuery) -> InboxPage:
+    """One page of the actor's open tasks matching `query`, and how many match in all."""
+    query.check()
+    selection = _selection(actor, query)
+    total = session.scalar(select(func.count()).select_from(selection.subquery()))
+    rows = session.execute(
+        selection.order_by(*_order(query))
+        .limit(query.page_size)
+        .offset((query.page - 1) * query.page_size)
+    )
+    return InboxPage([_view(*row) for row in rows], total or 0, query.page, query.page_size)
 
 
 def open_tasks(
-    session: Session, actor: Actor, *, limit: int = 50, offset: int = 0
+    session: Session,
+    actor: Actor,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    query: InboxQuery | None = None,
 ) -> list[TaskView]:
-    """Open tasks of the actor's groups (unclaimed) and those assigned to them, oldest first."""
-    query = (
-        select(HumanTask, ProcessInstance.bundle_key)
-        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.state.in_(("ready", "claimed")))
-        .where(
-            or_(
-                HumanTask.assignee == actor.username,
-                (HumanTask.assignee.is_(None)) & HumanTask.group_key.in_(sorted(actor.groups)),
-            )
-        )
-        .order_by(HumanTask.created_at, HumanTask.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [_view(task, key) for task, key in session.execute(query)]
+    """Open tasks of the actor's groups (unclaimed) and those assigned to them, oldest first
+    (or as `query` filters and sorts them)."""
+    query = query or InboxQuery()
+    selection = _selection(actor, query).order_by(*_order(query)).limit(limit).offset(offset)
+    return [_view(*row) for row in session.execute(selection)]
+
+
+def next_task(session: Session, actor: Actor, query: InboxQuery | None = None) -> TaskView | None:
+    """The first task of the actor's inbox (in the order they look at it), if any."""
+    found = open_tasks(session, actor, limit=1, query=query)
+    return found[0] if found else None
 
 
 def tasks_of_instance(session: Session, instance_id: int) -> list[TaskView]:
@@ -82,7 +224,11 @@ def tasks_of_instance(session: Session, instance_id: int) -> list[TaskView]:
     tasks = session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.id)
     )
-    return [_view(t, row.bundle_key) for t in tasks]
+    return [_instance_view(t, row) for t in tasks]
+
+
+def _instance_view(task: HumanTask, row: ProcessInstance) -> TaskView:
+    return _view(task, row.bundle_key, row.reference, row.amount, row.risk_grade, row.started_by)
 
 
 def _get(session: Session, task_id: int) -> HumanTask:
@@ -96,7 +242,7 @@ def _get(session: Session, task_id: int) -> HumanTask:
 def claim(session: Session, settings: Settings, task_id: int, actor: Actor) -> TaskView:
     """Take a group task so nobody else works on it."""
     task = _get(session, task_id)
-    runtime.may_act(session, task, actor)
+    may_act(session, task, actor)
     if task.assignee == actor.username:
         return tasks_view(session, task)
     task.state, task.assignee, task.claimed_at = "claimed", actor.username, clock.now()
@@ -123,8 +269,44 @@ def release(session: Session, settings: Settings, task_id: int, actor: Actor) ->
     return tasks_view(session, task)
 
 
-def tasks_view(session: Session, task: HumanTask) -> TaskView:
-    key = session.scalar(
-        select(ProcessInstance.bundle_key).where(ProcessInstance.id == task.instance_id)
+@runtime.guarded
+def transfer(
+    session: Session, settings: Settings, task_id: int, actor: Actor, to_username: str
+) -> TaskView:
+    """Hand a group task the actor holds (or may take) to a colleague of the same group, who
+    must be allowed to decide it (segregation of duties applies to them)."""
+    task = _get(session, task_id)
+    may_act(session, task, actor)
+    if task.group_key is None:
+        raise Forbidden("this task is yours alone; it cannot be transferred")
+    try:
+        target = directory.actor_for(session, to_username)
+    except NotFound:
+        raise Forbidden(f"`{to_username}` is not an active user") from None
+    if target.username == actor.username:
+        raise Forbidden("choose a colleague other than yourself")
+    if not target.in_group(task.group_key):
+        raise Forbidden(f"{to_username} is not in the group of this task")
+    # the receiver meets the same segregation-of-duties rule as anyone completing the task
+    permissions._segregate(session, task, target)
+    task.state, task.assignee, task.claimed_at = "claimed", target.username, clock.now()
+    instance = session.get(ProcessInstance, task.instance_id)
+    detail = {"task": task.element_id, "from": actor.username, "to": target.username}
+    runtime.record(session, settings, instance, "transfer", actor.username, detail)
+    return tasks_view(session, task)
+
+
+def group_members(session: Session, group_key: str) -> list[str]:
+    """Usernames of the active members of a group, for choosing whom to transfer to."""
+    query = (
+        select(User.username)
+        .join(Membership, Membership.user_id == User.id)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Group.key == group_key, User.is_active)
+        .order_by(User.username)
     )
-    return _view(task, key)
+    return list(session.scalars(query))
+
+
+def tasks_view(session: Session, task: HumanTask) -> TaskView:
+    return _instance_view(task, session.get(ProcessInstance, task.instance_id))

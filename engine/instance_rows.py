@@ -8,6 +8,7 @@ ever has to unpack engine state to find work. Rows are only ever added or closed
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
@@ -43,7 +44,47 @@ def sync(session: Session, loaded) -> list[ServiceCall]:
     )
     added = _sync_service_calls(session, row, workflow, loaded.waiting_calls)
     row.next_due_at = next_due(workflow)  # after the queries: one UPDATE of the row, not two
+    _sync_filters(row, ready.values())
     return added
+
+
+#: Where an application keeps its amount, by bundle (loan amount, card limit…): first one wins.
+AMOUNT_KEYS = ("amount", "loan_amount", "requested_limit", "credit_limit", "limit")
+
+
+def _sync_filters(row: ProcessInstance, ready) -> None:
+    """Copy the amount and the risk grade into the row for the inbox filters.
+
+    Only the data of a ready user task is read (already in memory, no unpacking): that is the
+    moment someone can look for the application in an inbox.
+    """
+    task = next(iter(ready), None)
+    if task is None:
+        return
+    data = task.data  # every ready task of one instance sees the same application
+    amount = next((data[k] for k in AMOUNT_KEYS if _is_amount(data.get(k))), None)
+    if amount is not None:
+        row.amount = Decimal(str(amount))
+    grade = risk_grade(data)
+    if grade is not None:
+        row.risk_grade = grade
+
+
+def _is_amount(value) -> bool:
+    # Numeric(18, 2): anything larger is not an amount the column (or a bank) can hold
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and abs(value) < 10**15
+
+
+def risk_grade(data: dict) -> str | None:
+    """The scorecard's grade (`screening.scorecard` result under `scorecard`), or a
+    `risk_grade` the process set itself."""
+    for value in (data.get("risk_grade"), data.get("scorecard"), data.get("screening")):
+        if isinstance(value, dict):
+            value = value.get("grade")
+        if isinstance(value, str) and 0 < len(value) <= 8:
+            return value
+    return None
 
 
 def waiting_service_tasks(workflow: BpmnWorkflow) -> set[str]:
