@@ -10,7 +10,9 @@ benchmarks (`LocalQueue`) run the very same code without a broker.
 
 from __future__ import annotations
 
+import logging
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,14 +29,16 @@ from engine.dispatch import ADVANCE, CALL, TIMER, Work
 from engine.errors import Conflict
 
 Sessions = sessionmaker[Session]
+log = logging.getLogger(__name__)
 
 # --- the work, one transaction each -------------------------------------------------------------
 
 
 def advance(sessions: Sessions, settings: Settings, instance_id: int) -> bool:
     """Run the engine steps of a handed-off instance (nothing if it no longer runs)."""
-    with sessions.begin() as session:
+    with _stopping_on_crash(sessions, settings, instance_id), sessions.begin() as session:
         return runtime.advance_instance(session, settings, instance_id)
+    return False  # stopped by an internal error (see _stopping_on_crash)
 
 
 def run_service_call(sessions: Sessions, settings: Settings, call_id: int) -> None:
@@ -44,8 +48,24 @@ def run_service_call(sessions: Sessions, settings: Settings, call_id: int) -> No
 
 def fire_timer(sessions: Sessions, settings: Settings, instance_id: int) -> bool:
     """Fire the due timer of an instance (nothing if it is not due any more)."""
-    with sessions.begin() as session:
+    with _stopping_on_crash(sessions, settings, instance_id), sessions.begin() as session:
         return timers.fire(session, settings, instance_id)
+    return False
+
+
+@contextmanager
+def _stopping_on_crash(sessions: Sessions, settings: Settings, instance_id: int):
+    """Lost races and database hiccups propagate (the task retries them); any other error is a
+    bug that would crash again on every redelivery and sweep, so the instance is stopped with
+    the error shown and logged (the step's transaction rolled back; `retry` runs it again)."""
+    try:
+        yield
+    except (Conflict, OperationalError):
+        raise
+    except Exception as err:
+        log.exception("instance %s stopped by an internal error", instance_id)
+        with sessions.begin() as session:
+            runtime.stop_after_crash(session, settings, instance_id, err)
 
 
 def fire_due_timers(sessions: Sessions, settings: Settings) -> int:

@@ -229,6 +229,25 @@ def _fail(
 
 
 @guarded
+def stop_after_crash(
+    session: Session, settings: Settings, instance_id: int, err: Exception
+) -> bool:
+    """Stop an instance whose steps raised an error that is not a step error (a bug in
+    the engine or an operator's host, not in the diagram): it shows the error and waits for
+    `retry`, instead of being swept and crashing again every `sweep_after` seconds."""
+    row = session.get(ProcessInstance, instance_id, populate_existing=True)
+    if row is None or row.status not in ("running", "waiting"):  # waiting: a timer's firing
+        return False
+    row.status = "error"
+    row.error_message = (
+        f"an internal error stopped this application ({type(err).__name__}: {err}"[:1900]
+        + "); it was logged for the operators, and the application can be retried once fixed"
+    )
+    record(session, settings, row, "error", SYSTEM, {"task": None, "message": row.error_message})
+    return True
+
+
+@guarded
 def retry(
     session: Session, settings: Settings, instance_id: int, actor: Actor, *, defer: bool = False
 ) -> ProcessInstance:

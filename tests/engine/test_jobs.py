@@ -6,6 +6,7 @@ tests run them in real worker processes.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 from datetime import timedelta
@@ -338,3 +339,41 @@ def test_tidying_the_sqlite_broker_deletes_only_old_consumed_messages(tmp_path):
     assert jobs.tidy_broker(settings) == 2
     with Connection(settings.broker_url) as conn:
         assert conn.SimpleQueue("approval").get(timeout=1).payload == {"n": 2}
+
+
+def test_a_step_that_crashes_with_a_bug_stops_the_instance_instead_of_looping(
+    queue, sample, session_factory, settings, monkeypatch
+):
+    """Not a diagram error but a bug: the application shows the error, and no sweep runs it
+    again and again; `retry` runs it once the bug is fixed."""
+    instance_id = start(session_factory, settings)
+
+    def broken(*_args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(runtime, "advance", broken)
+    assert queue.drain(session_factory, settings) == 1
+    row = instance(session_factory, instance_id)
+    assert row.status == "error" and "RuntimeError: disk on fire" in row.error_message
+    assert [k for k, _ in events(session_factory, instance_id)] == ["start", "error"]
+    with session_factory.begin() as session:
+        later = dataclasses.replace(settings, sweep_after=0)
+        assert dispatch.sweep(session, later) == 0
+    monkeypatch.undo()
+    with session_factory.begin() as session:
+        runtime.retry(session, settings, instance_id, APPLICANT)
+    assert task_states(session_factory, instance_id) == [("Task_apply", "ready")]
+    assert audit_problems(session_factory, settings) == []
+
+
+def test_a_lost_race_is_not_taken_for_a_bug(sample, session_factory, settings, monkeypatch):
+    """A conflict propagates for Celery to retry; the instance keeps running."""
+    instance_id = start(session_factory, settings, defer=True)
+
+    def racing(*_args):
+        raise Conflict("someone else changed it")
+
+    monkeypatch.setattr(runtime, "advance", racing)
+    with pytest.raises(Conflict):
+        jobs.advance(session_factory, settings, instance_id)
+    assert instance(session_factory, instance_id).status == "running"
