@@ -32,11 +32,46 @@ def _field(error: jsonschema.ValidationError) -> str:
     return path or "(form)"
 
 
+TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "yes or no",
+    "array": "a list",
+    "object": "a group of fields",
+}
+# What each bound means, in the words a person filling the form understands.
+BOUNDS = {
+    "minLength": "must be at least {} characters",
+    "maxLength": "must be at most {} characters",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be more than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "multipleOf": "must be a multiple of {}",
+    "minItems": "needs at least {} items",
+    "maxItems": "takes at most {} items",
+}
+
+
 def _message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "required":
+    """Why a value was refused, without echoing the value back (it may be long or personal)."""
+    kind, bound = error.validator, error.validator_value
+    if kind == "required":
         return "is required"
-    if error.validator == "enum":
-        return "must be one of " + ", ".join(map(str, error.validator_value))
+    if kind == "enum":
+        return "must be one of " + ", ".join(map(str, bound))
+    if kind in BOUNDS:
+        return BOUNDS[kind].format(bound)
+    if kind == "const":
+        return "must be accepted" if bound is True else f"must be {bound}"
+    if kind == "type":
+        wanted = bound if isinstance(bound, list) else [bound]
+        return "must be " + " or ".join(TYPE_WORDS.get(t, t) for t in wanted)
+    if kind == "contains":  # the analyst's title says what must be there
+        return str(error.schema.get("title") or "is missing a required item")
+    if kind == "pattern":
+        return "is not in the expected format"
     return error.message
 
 

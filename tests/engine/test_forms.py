@@ -38,13 +38,13 @@ def test_a_valid_application_is_accepted_as_submitted():
 def test_every_invalid_field_is_listed_with_its_reason():
     """One submission, every problem: wrong type, too short, out of range, not a choice, missing."""
     assert refused(APPLY_FORM, {"applicant_name": "张", "amount": 10, "purpose": "gambling"}) == [
-        FieldError("applicant_name", "'张' is too short"),
-        FieldError("amount", "10 is less than the minimum of 1000"),
+        FieldError("applicant_name", "must be at least 2 characters"),
+        FieldError("amount", "must be at least 1000"),
         FieldError("purpose", "must be one of consumption, education, renovation, travel"),
     ]
     assert refused(APPLY_FORM, {"purpose": "travel", "amount": "lots"}) == [
         FieldError("applicant_name", "is required"),
-        FieldError("amount", "'lots' is not of type 'number'"),
+        FieldError("amount", "must be a number"),
     ]
 
 
@@ -78,7 +78,7 @@ def test_the_refusal_message_names_each_field():
     with pytest.raises(Invalid) as caught:
         forms.validate(APPLY_FORM, {**application(amount=1), "levels": 1})
     assert str(caught.value) == (
-        "the submitted data is invalid: amount: 1 is less than the minimum of 1000; "
+        "the submitted data is invalid: amount: must be at least 1000; "
         "levels: this form has no such field"
     )
 
@@ -132,3 +132,28 @@ def test_chinese_identifiers_are_checked_in_forms():
         forms.validate(schema, {"id_number": bad})
     assert refused.value.errors[0].field == "id_number"
     assert "check digit should be" in refused.value.errors[0].message
+
+
+def test_a_missing_required_document_is_named_by_the_forms_own_words():
+    """`contains` rules speak with their title (须包含身份证 …), never a dump of the list."""
+    form = (REPO / "forms" / "personal_loan" / "apply-schema.json").read_text()
+    only_other = [
+        {
+            "kind": "other",
+            "name": "a.pdf",
+            "sha256": "0" * 64,
+            "size": 10,
+            "content_type": "application/pdf",
+        }
+    ]
+    messages = [
+        e.message
+        for e in refused(form, {"documents": only_other, "consent": False})
+        if e.field in ("documents", "consent")
+    ]
+    assert messages == [
+        "needs at least 2 items",
+        "须包含身份证 ID card Must include: id_card",
+        "须包含收入证明 Proof of income Must include: income_proof",
+        "must be accepted",
+    ]
