@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import audit, directory, operators, spiff
+from engine import audit, directory, form_refs, operators, spiff
 from engine.config import Settings
 from engine.errors import Conflict, NotFound, Problem, ValidationFailed
 from engine.models import BundleFile, BundleVersion
@@ -184,7 +184,7 @@ def load(
             BundleFile.bundle_version_id == row.id, BundleFile.kind.in_(("form", "data"))
         )
     ).all()
-    forms = {path: content for kind, path, content in texts if kind == "form"}
+    forms = _self_contained({path: content for kind, path, content in texts if kind == "form"})
     data = {path.rsplit("/", 1)[-1]: content for kind, path, content in texts if kind == "data"}
     loaded = LoadedVersion(
         row.id,
@@ -199,6 +199,19 @@ def load(
     )
     _CACHE[row.uid] = loaded
     return loaded
+
+
+def _self_contained(forms: dict[str, str]) -> dict[str, str]:
+    """Forms whose `$ref`s name other files get those files copied in (see engine.form_refs)."""
+    if not any('"$ref"' in text and ".json" in text for text in forms.values()):
+        return forms
+    parsed = {path: json.loads(text) for path, text in forms.items()}
+    return {
+        path: json.dumps(form_refs.self_contained(path, parsed), ensure_ascii=False)
+        if path.endswith("-schema.json")
+        else text
+        for path, text in forms.items()
+    }
 
 
 def load_live(session: Session, key: str) -> LoadedVersion:

@@ -27,6 +27,7 @@ from engine import (
     dmn_checks,
     expression_checks,
     form_checks,
+    form_refs,
     inert,
     safe_xml,
     spec_parsing,
@@ -95,6 +96,7 @@ def validate(source: BundleSource, ctx: Context) -> ParsedBundle:
     for f in source.files:
         result.problems += _load(f, ctx, files)
     result.problems += _add_generated(files, result)
+    result.problems += _check_refs(files, source)
     if not files.bpmn and not any(p.file.endswith(".bpmn") for p in result.problems):
         message = "the bundle has no .bpmn diagram"
         result.problems.append(Problem(f"processes/{source.key}", None, message))
@@ -172,6 +174,20 @@ def _load_bpmn(f: SourceFile, root: etree._Element, files: _Files) -> list[Probl
     if any(p.severity == "error" for p in found):
         return problems + found  # untranslated JUEL would only be reported again as bad Python
     return problems + found + expression_checks.check_expressions(root, f.path)
+
+
+def _check_refs(files: _Files, source: BundleSource) -> list[Problem]:
+    """Every `$ref` of a form must lead to a file of the bundle (shared types included)."""
+    texts = {f.path: f.content.decode("utf-8", "replace") for f in source.files}
+    problems = []
+    for path in files.forms:
+        reason = form_refs.check(path, files.forms)
+        if reason is not None:
+            ref = reason.split("`")[1]
+            text = texts.get(path, "")
+            line = text.count("\n", 0, text.find(ref)) + 1 if ref in text else None
+            problems.append(Problem(path, line, reason))
+    return problems
 
 
 def _add_generated(files: _Files, result: ParsedBundle) -> list[Problem]:
