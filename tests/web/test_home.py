@@ -28,3 +28,11 @@ def test_unknown_page_is_a_friendly_404(client):
 def test_health_answers_json(client):
     """/healthz checks the database and answers {"status": "ok"}."""
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_signed_in_people_land_in_their_own_area(client, sign_in):
+    """Staff go to the task inbox, applicants to the approval types."""
+    sign_in("rui", "credit_reviewer")
+    assert client.get("/").headers["Location"].endswith("/inbox/")
+    sign_in("alice")
+    assert client.get("/").headers["Location"].endswith("/applications/")
