@@ -31,7 +31,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -246,3 +246,17 @@ def mark_read(session: Session, username: str, notification_id: int) -> None:
     if row.read_at is None:
         row.read_at = clock.now()
         session.flush()
+
+
+def mark_all_read(session: Session, username: str) -> int:
+    """Mark every unread in-app message of `username` read; how many were."""
+    unread = (
+        _inbox(username).where(Notification.read_at.is_(None)).with_only_columns(Notification.id)
+    )
+    result = session.execute(
+        update(Notification)
+        .where(Notification.id.in_(unread.scalar_subquery()))
+        .values(read_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0

@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
         BABEL_DEFAULT_LOCALE="zh",
+        # The bank's day: times on pages match the dates in application numbers (China time).
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
         BABEL_TRANSLATION_DIRECTORIES=i18n.translation_directories(),
     )
     app.extensions["approval"] = settings
@@ -48,11 +50,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
 
-    from web import access, apply, auth, errors, home, inbox, navigation, track  # noqa: F401
+    from web import access, api, apply, auth, errors, home, inbox, navigation, track  # noqa: F401
 
     errors.register(app)
     navigation.register(app)
-    for blueprint in (home.bp, i18n.bp, auth.bp, apply.bp, track.bp, inbox.bp):
+    for blueprint in (home.bp, i18n.bp, auth.bp, apply.bp, track.bp, inbox.bp, api.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -2,13 +2,14 @@
 
 from engine.models.audit import AuditEvent, AuditStream
 from engine.models.bundles import BundleFile, BundleVersion
-from engine.models.directory import Group, LoginCode, Membership, User
+from engine.models.directory import ApiToken, Group, LoginCode, Membership, User
 from engine.models.documents import Document
 from engine.models.instances import HumanTask, ProcessInstance, ServiceCall
 from engine.models.notifications import Notification
 from engine.models.screening import BlacklistEntry, NumberSequence
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "AuditStream",
     "BlacklistEntry",
