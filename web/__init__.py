@@ -7,6 +7,7 @@ Flask config files; the app keeps the settings object at `app.extensions["approv
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.login_message = lazy_gettext("Please sign in to see this page.")
+    login_manager.login_message_category = "error"
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
 

@@ -21,7 +21,7 @@ import waitress
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from engine import audit, bundles, dispatch, jobs, schema, worker
+from engine import accounts, audit, bundles, dispatch, jobs, schema, worker
 from engine.config import ConfigError, Settings
 from engine.db import make_engine
 from engine.errors import ApprovalError, ValidationFailed
@@ -166,6 +166,11 @@ def run(host: str, port: int) -> None:
     _ready_database()
     for r in bundles.deploy_path(db.session, settings, settings.processes_dir, "system"):
         click.echo(f"{r.key}: v{r.version} live")
+    if not settings.production:  # demo accounts of every role (README); never in production
+        demo = accounts.ensure_demo_users(db.session, settings)
+        click.echo(
+            f"demo users: {', '.join(u.username for u in demo)} (password {accounts.DEMO_PASSWORD})"
+        )
     db.session.commit()
     argv = worker_argv(concurrency=1, pool="solo", with_beat=True, loglevel="WARNING")
     child = subprocess.Popen(argv, env={**os.environ, **settings.to_env()}, preexec_fn=_orphan_dies)
@@ -276,3 +281,68 @@ def web_app(settings: Settings) -> Flask:
 
 def main() -> None:
     cli.main(prog_name="approval")
+
+
+# --- people: demo accounts and accounts made by an administrator ---------------------------------
+
+
+@cli.group("demo")
+def demo_group() -> None:
+    """Demo accounts for trying the system out (never in production)."""
+
+
+@demo_group.command("users")
+@with_appcontext
+@expected_failures
+def demo_users() -> None:
+    """Create or reset the demo accounts of every role; prints names, groups, TOTP keys."""
+    from engine import accounts
+
+    _ready_database()
+    users = accounts.ensure_demo_users(db.session, _settings())
+    db.session.commit()
+    click.echo(f"password of every demo account: {accounts.DEMO_PASSWORD}")
+    for user in users:
+        groups = ",".join(sorted(user.group_keys)) or "applicant"
+        click.echo(f"{user.username:16} {groups:22} {user.totp_secret or '-'}")
+
+
+@demo_group.command("totp")
+@click.argument("username")
+@with_appcontext
+@expected_failures
+def demo_totp(username: str) -> None:
+    """Print the current authenticator code of a demo account."""
+    from engine import accounts, second_factor
+
+    secret = accounts.demo_secret(username)
+    if _settings().production:
+        _fail("error: demo codes are not available in production")
+    if secret is None:
+        _fail(f"error: `{username}` is not a demo account with an authenticator app")
+    click.echo(second_factor.totp_code(secret))
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Accounts of the bank's staff."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--group", "groups", multiple=True, help="A group key (repeat for several).")
+@click.option("--name", "display_name", default="", help="The full name shown to others.")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@with_appcontext
+@expected_failures
+def users_add(username: str, groups: tuple[str, ...], display_name: str, password_stdin: bool):
+    """Create an account; staff enrol an authenticator app at their first sign-in."""
+    from engine import accounts
+
+    _ready_database()
+    password = sys.stdin.readline().rstrip("\n")
+    user = accounts.add_user(
+        db.session, _settings(), username, list(groups), password, display_name
+    )
+    db.session.commit()
+    click.echo(f"user {user.username} added ({', '.join(sorted(groups)) or 'applicant'})")

@@ -41,7 +41,7 @@ class Field:
         return str(self.value)
 
 
-def _resolve(schema: dict, node: dict) -> dict:
+def resolve(schema: dict, node: dict) -> dict:
     """Follow local `$ref`s (`#/$defs/...`), the only kind a deployed form may use."""
     seen = 0
     while isinstance(node, dict) and "$ref" in node and seen < 20:
@@ -57,7 +57,7 @@ def _resolve(schema: dict, node: dict) -> dict:
 
 
 def _is_documents(prop: dict, schema: dict) -> bool:
-    items = _resolve(schema, prop.get("items", {})) if prop.get("type") == "array" else {}
+    items = resolve(schema, prop.get("items", {})) if prop.get("type") == "array" else {}
     return "sha256" in items.get("properties", {})
 
 
@@ -111,7 +111,7 @@ def fields(
     required = set(schema.get("required", []))
     result = []
     for name in order:
-        prop = _resolve(schema, props[name])
+        prop = resolve(schema, props[name])
         ui = uischema.get(name, {})
         result.append(
             Field(
@@ -164,7 +164,7 @@ def parse(schema: dict, form: MultiDict, skip: tuple[str, ...] = ()) -> dict[str
     """The posted fields of `schema` as typed data; an empty input means "not given"."""
     data: dict[str, Any] = {}
     for name, raw_prop in schema.get("properties", {}).items():
-        prop = _resolve(schema, raw_prop)
+        prop = resolve(schema, raw_prop)
         if name in skip or _is_documents(prop, schema):
             continue
         if prop.get("type") == "boolean" and "enum" not in prop:

@@ -44,7 +44,7 @@ class LoginCode(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    #: login, sign (a contract signature), enrol
+    #: login, sign (a contract signature), enrol; totp-step (the last accepted TOTP time step)
     purpose: Mapped[str] = mapped_column(String(20))
     code_hash: Mapped[str] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
