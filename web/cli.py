@@ -346,3 +346,36 @@ def users_add(username: str, groups: tuple[str, ...], display_name: str, passwor
     )
     db.session.commit()
     click.echo(f"user {user.username} added ({', '.join(sorted(groups)) or 'applicant'})")
+
+
+@cli.group("api-token")
+def token_group() -> None:
+    """Tokens for the JSON API (`Authorization: Bearer <token>`)."""
+
+
+@token_group.command("issue")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for (e.g. the calling system).")
+@with_appcontext
+@expected_failures
+def token_issue(username: str, name: str) -> None:
+    """Issue a token acting as USERNAME; it is printed once and stored only as a hash."""
+    from engine import api_tokens
+
+    secret = api_tokens.issue(db.session, username, name)
+    db.session.commit()
+    click.echo(secret)
+
+
+@token_group.command("revoke")
+@click.argument("username")
+@click.option("--name", required=True)
+@with_appcontext
+@expected_failures
+def token_revoke(username: str, name: str) -> None:
+    """Revoke USERNAME's tokens called NAME."""
+    from engine import api_tokens
+
+    count = api_tokens.revoke(db.session, username, name)
+    db.session.commit()
+    click.echo(f"{count} token(s) revoked")

@@ -89,3 +89,19 @@ def test_bad_inbox_filters_are_named(client, token):
     )
     assert response.status_code == 422
     assert [f["field"] for f in response.json["fields"]] == ["min_amount"]
+
+
+def test_an_administrator_issues_and_revokes_a_token_from_the_command_line(
+    cli_runner, client, people
+):
+    """`approval api-token issue` prints a working token once; `revoke` stops it."""
+    people("partner")
+    issued = cli_runner("api-token", "issue", "partner", "--name", "crm")
+    assert issued.exit_code == 0
+    headers = {"Authorization": f"Bearer {issued.output.strip()}"}
+    assert client.get("/api/types", headers=headers).status_code == 200
+    revoked = cli_runner("api-token", "revoke", "partner", "--name", "crm")
+    assert revoked.output.strip() == "1 token(s) revoked"
+    assert client.get("/api/types", headers=headers).status_code == 401
+    unknown = cli_runner("api-token", "issue", "nobody", "--name", "x")
+    assert unknown.exit_code == 1 and "no active user `nobody`" in unknown.output
