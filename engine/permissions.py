@@ -19,10 +19,10 @@ def may_act(session: Session, human: HumanTask, actor: Actor) -> None:
     and (segregation of duties) never a second level of, or a review of, your own application."""
     _may_take(human, actor)
     if human.group_key is not None:
-        _segregate(session, human, actor)
+        segregate(session, human, actor)
 
 
-def _segregate(session: Session, human: HumanTask, actor: Actor) -> None:
+def segregate(session: Session, human: HumanTask, actor: Actor) -> None:
     if session.get(ProcessInstance, human.instance_id).started_by == actor.username:
         raise Forbidden("you cannot review or approve your own application")
     other_level = session.scalar(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
 import pytest
 
-from engine import inbox, runtime, service_calls
-from engine.errors import Forbidden, TaskConflict
+from engine import clock, inbox, runtime, service_calls
+from engine.directory import Actor, add_user
+from engine.errors import Forbidden, Invalid, TaskConflict
+from engine.identifiers import CHINA
+from engine.models import HumanTask, ProcessInstance
 from tests.factories import (
     APPLICANT,
     MANAGER,
@@ -187,3 +193,145 @@ def test_staff_cannot_review_their_own_application(session_factory, settings):
     task = open_task(session_factory, REVIEWER, "Task_review")
     with session_factory() as session, pytest.raises(Forbidden, match="your own application"):
         inbox.claim(session, settings, task.id, staff)
+
+
+# --- filters, order, pages; transfer ----------------------------------------------------------
+
+
+def applications(session_factory, settings, amounts: list[int]) -> list[int]:
+    """One sample application per amount, each by its own applicant, waiting for review;
+    the review tasks' ids in that order."""
+    with session_factory.begin() as session:
+        deploy_sample(session, settings)
+    for n, amount in enumerate(amounts):
+        applicant = Actor(f"applicant{n}")
+        with session_factory.begin() as session:
+            runtime.start(session, settings, "sample_approval", {}, applicant)
+        task = open_task(session_factory, applicant, "Task_apply")
+        with session_factory.begin() as session:
+            runtime.complete_task(session, settings, task.id, applicant, application(amount=amount))
+    service_calls.run_due(session_factory, settings)
+    with session_factory() as session:
+        return [t.id for t in inbox.open_tasks(session, REVIEWER)]
+
+
+def page_of(session_factory, actor, **query) -> inbox.InboxPage:
+    with session_factory() as session:
+        return inbox.inbox_page(session, actor, inbox.InboxQuery(**query))
+
+
+def test_the_instance_row_carries_the_amount_for_the_inbox(session_factory, settings):
+    """The application's amount reaches the instance row once its review task is ready, and
+    the task view shows it with the number and the applicant."""
+    (task_id,) = applications(session_factory, settings, [80000])
+    with session_factory() as session:
+        (view,) = inbox.open_tasks(session, REVIEWER)
+        row = session.get(ProcessInstance, view.instance_id)
+    assert row.amount == Decimal("80000") and view.amount == Decimal("80000")
+    assert (view.reference, view.applicant) == (row.reference, "applicant0")
+
+
+def test_the_inbox_filters_by_amount_band_and_grade_and_counts_all_matches(
+    session_factory, settings
+):
+    """An amount band and a grade narrow the list; the total is over every page."""
+    ids = applications(session_factory, settings, [20000, 60000, 90000])
+    with session_factory.begin() as session:
+        session.get(ProcessInstance, session.get(HumanTask, ids[2]).instance_id).risk_grade = "C"
+    band = page_of(session_factory, REVIEWER, min_amount=Decimal(50000), max_amount=Decimal(95000))
+    assert [t.id for t in band.tasks] == ids[1:] and band.total == 2
+    graded = page_of(session_factory, REVIEWER, risk_grade="C")
+    assert [t.id for t in graded.tasks] == [ids[2]]
+    assert page_of(session_factory, REVIEWER, bundle_key="personal_loan").total == 0
+    assert page_of(session_factory, MANAGER).total == 0
+
+
+def test_the_inbox_sorts_and_pages(session_factory, settings):
+    """By amount, largest first, two a page: the pages hold the right tasks; total stays 3."""
+    ids = applications(session_factory, settings, [20000, 90000, 60000])
+    first = page_of(session_factory, REVIEWER, sort="amount", descending=True, page_size=2)
+    second = page_of(session_factory, REVIEWER, sort="amount", descending=True, page_size=2, page=2)
+    assert [t.id for t in first.tasks] == [ids[1], ids[2]]
+    assert [t.id for t in second.tasks] == [ids[0]]
+    assert (first.total, first.pages) == (3, 2)
+    oldest = page_of(session_factory, REVIEWER, sort="created")
+    assert [t.id for t in oldest.tasks] == ids
+
+
+def test_the_inbox_finds_overdue_tasks_and_tasks_without_due_time(session_factory, settings):
+    """A task due yesterday is overdue; one without a due time is found by "none"."""
+    late, open_ended = applications(session_factory, settings, [20000, 30000])
+    with session_factory.begin() as session:
+        session.get(HumanTask, late).due_at = clock.now() + timedelta(hours=1)
+        session.get(HumanTask, open_ended).due_at = None
+    assert page_of(session_factory, REVIEWER, due="overdue").total == 0
+    clock.travel(timedelta(hours=2))
+    assert [t.id for t in page_of(session_factory, REVIEWER, due="overdue").tasks] == [late]
+    assert [t.id for t in page_of(session_factory, REVIEWER, due="none").tasks] == [open_ended]
+
+
+def test_a_bad_inbox_query_is_refused_naming_the_filter(session_factory, settings):
+    """An unknown sort, a page 0 and a band upside down are each named."""
+    query = inbox.InboxQuery(
+        sort="price", page=0, min_amount=Decimal(9), max_amount=Decimal(1), due="soon"
+    )
+    with session_factory() as session, pytest.raises(Invalid) as refused:
+        inbox.inbox_page(session, REVIEWER, query)
+    assert [e.field for e in refused.value.errors] == ["due", "sort", "page", "max_amount"]
+
+
+def test_a_claimed_task_is_transferred_to_a_colleague(session_factory, settings, review_task):
+    """rui hands the review to rong: rong's, audited as a transfer from rui to rong."""
+    with session_factory.begin() as session:
+        add_user(session, "rong", ["credit_reviewer"])
+    claim(session_factory, settings, review_task.id, REVIEWER)
+    with session_factory.begin() as session:
+        moved = inbox.transfer(session, settings, review_task.id, REVIEWER, "rong")
+    assert (moved.assignee, moved.state) == ("rong", "claimed")
+    assert inbox_of(session_factory, SECOND_REVIEWER) == ["Task_review"]
+    assert inbox_of(session_factory, REVIEWER) == []
+    assert events(session_factory, review_task.instance_id)[-1] == ("transfer", "rui")
+    assert audit_problems(session_factory, settings) == []
+
+
+def test_a_task_cannot_go_to_someone_outside_its_group(session_factory, settings, review_task):
+    """Not to the branch manager (not a reviewer), not to an unknown name, not to oneself;
+    the task stays as it was."""
+    with session_factory.begin() as session:
+        add_user(session, "meng", ["branch_manager"])
+        add_user(session, "rui", ["credit_reviewer"])
+    claim(session_factory, settings, review_task.id, REVIEWER)
+    refusals = [
+        ("meng", "not in the group"),
+        ("nobody", "not an active user"),
+        ("rui", "other than yourself"),
+    ]
+    for to, reason in refusals:
+        with session_factory() as session, pytest.raises(Forbidden, match=reason):
+            inbox.transfer(session, settings, review_task.id, REVIEWER, to)
+    assert human_tasks(session_factory, review_task.instance_id)[-1].assignee == "rui"
+
+
+def test_a_reviewer_who_decided_one_level_cannot_receive_the_next(
+    session_factory, settings, review_task
+):
+    """ "both" decided the review; the manager cannot hand them the manager level."""
+    with session_factory.begin() as session:
+        add_user(session, "both", ["credit_reviewer", "branch_manager"])
+        add_user(session, "meng", ["branch_manager"])
+    both = Actor("both", frozenset({"credit_reviewer", "branch_manager"}))
+    with session_factory.begin() as session:
+        runtime.complete_task(session, settings, review_task.id, both, review())
+    manager_task = open_task(session_factory, MANAGER, "Task_manager")
+    with session_factory() as session, pytest.raises(Forbidden, match="segregation of duties"):
+        inbox.transfer(session, settings, manager_task.id, MANAGER, "both")
+
+
+def test_due_today_means_the_banks_day_in_china(session_factory, settings):
+    """A task due at noon China time today is due today; one due tomorrow noon is not."""
+    today, tomorrow = applications(session_factory, settings, [20000, 30000])
+    midnight = datetime.combine(clock.now().astimezone(CHINA).date(), time.min, CHINA)
+    with session_factory.begin() as session:
+        session.get(HumanTask, today).due_at = midnight + timedelta(hours=12)
+        session.get(HumanTask, tomorrow).due_at = midnight + timedelta(hours=36)
+    assert [t.id for t in page_of(session_factory, REVIEWER, due="today").tasks] == [today]
