@@ -53,10 +53,22 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
 
-    from web import access, api, apply, auth, errors, home, inbox, navigation, track  # noqa: F401
+    from web import (  # noqa: F401  (access: the user loader)
+        access,
+        api,
+        apply,
+        auth,
+        errors,
+        home,
+        inbox,
+        navigation,
+        security_headers,
+        track,
+    )
 
     errors.register(app)
     navigation.register(app)
+    security_headers.register(app)
     for blueprint in (home.bp, i18n.bp, auth.bp, apply.bp, track.bp, inbox.bp, api.bp):
         app.register_blueprint(blueprint)
     return app

@@ -225,7 +225,11 @@ def test_a_personal_loan_from_registration_to_the_signed_contract(
     sign_in(manager, "meng", MANAGER_SECRET, codes)
     decide(manager, screenshot, reference, "manager", "meng")
 
+    errors = []
+    applicant.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     wait_for(applicant, f"/track/{reference}", "meng")
+    applicant.locator("#diagram .djs-element.current").first.wait_for()  # bpmn-js drew it
+    assert [e for e in errors if "favicon" not in e] == []  # nothing refused by the policy
     screenshot(applicant, "progress")
     assert "rui：资料齐全，同意" in applicant.content()
     applicant.locator("a[href*='/task/']").first.click()
