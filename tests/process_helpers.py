@@ -103,6 +103,27 @@ DECIDERS = {
 SETS_TERMS = ("review", "manager", "committee")
 
 
+def loan_application(**changes: Any) -> dict[str, Any]:
+    """A complete personal loan application: 80,000 over 36 months, a grade-A profile."""
+    return {
+        "applicant_name": "张三",
+        "id_number": resident_id("19850315"),
+        "mobile": "13800138000",
+        "amount": 80000,
+        "term_months": 36,
+        "purpose": "renovation",
+        "employment_type": "employed",
+        "employer": "北京某科技有限公司",
+        "employment_years": 6,
+        "monthly_income": 15000,
+        "monthly_debt": 1000,
+        "housing": "owned",
+        "documents": [document("id_card"), document("income_proof")],
+        "consent": True,
+        **changes,
+    }
+
+
 def decision(prefix: str, choice: str = "approve", opinion: str = "", **terms: Any) -> dict:
     """A level's form: `<prefix>_decision`, `<prefix>_opinion` and any `<prefix>_<term>`."""
     data: dict[str, Any] = {f"{prefix}_decision": choice}

@@ -98,3 +98,19 @@ def http_stub():
     yield stub
     server.shutdown()
     server.server_close()
+
+
+def outside_world(settings, smtp_server, http_stub, bureau: dict[str, Any] | None = None):
+    """`settings` with mail, the SMS gateway and the credit bureau on the local stubs; the
+    gateway answers ok and the bureau answers `bureau` (the same dict, so a test may change it)."""
+    import dataclasses
+
+    if bureau is not None:
+        http_stub.respond = lambda r: (200, {"ok": True} if r.path.startswith("/sms") else bureau)
+    return dataclasses.replace(
+        settings,
+        smtp_port=smtp_server.port,
+        sms_url=http_stub.url + "/sms",
+        credit_bureau_url=http_stub.url + "/bureau",
+        http_timeout=2.0,
+    )

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from engine import bundles, dispatch, jobs
 from engine.db import make_session_factory
+from tests.stubs import outside_world
 
 log = logging.getLogger(__name__)
 CHROMIUM = "/usr/bin/chromium"
@@ -68,14 +69,7 @@ class ThreadWorker:
 @pytest.fixture
 def live_settings(settings, smtp_server, http_stub):
     """Settings of a bank whose SMTP server, SMS gateway and credit bureau are local stubs."""
-    return dataclasses.replace(
-        settings,
-        smtp_port=smtp_server.port,
-        sms_url=http_stub.url + "/sms",
-        credit_bureau_url=http_stub.url + "/bureau",
-        http_timeout=2.0,
-        defer_steps=True,
-    )
+    return dataclasses.replace(outside_world(settings, smtp_server, http_stub), defer_steps=True)
 
 
 @pytest.fixture

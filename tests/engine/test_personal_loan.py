@@ -17,6 +17,9 @@ from tests.process_helpers import (
     field_errors,
     resident_id,
 )
+from tests.process_helpers import (
+    loan_application as application,
+)
 
 KEY = "personal_loan"
 SIGNED = {"accept_terms": True, "signer_name": "张三", "disbursement_account": "6222020200112233"}
@@ -33,27 +36,6 @@ LARGE = {
 def bank(session_factory, settings, smtp_server, http_stub) -> Bank:
     terms = {"amount": 80000, "term_months": 36}
     return Bank(session_factory, settings, smtp_server, http_stub, [KEY], terms=terms)
-
-
-def application(**changes: Any) -> dict[str, Any]:
-    """A complete personal loan application: 80,000 over 36 months, a grade-A profile."""
-    return {
-        "applicant_name": "张三",
-        "id_number": resident_id("19850315"),
-        "mobile": "13800138000",
-        "amount": 80000,
-        "term_months": 36,
-        "purpose": "renovation",
-        "employment_type": "employed",
-        "employer": "北京某科技有限公司",
-        "employment_years": 6,
-        "monthly_income": 15000,
-        "monthly_debt": 1000,
-        "housing": "owned",
-        "documents": [document("id_card"), document("income_proof")],
-        "consent": True,
-        **changes,
-    }
 
 
 def in_review(bank: Bank, **changes: Any) -> int:

@@ -3,15 +3,14 @@ automatic screening, earlier opinions, the decision form; and who may see it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 
 from engine import review
 from engine.errors import NotFound
 from engine.models import Document, HumanTask
-from tests.process_helpers import Bank, document, person, resident_id
+from tests.process_helpers import Bank, document, person
+from tests.process_helpers import loan_application as application
 
 KEY = "personal_loan"
 
@@ -20,26 +19,6 @@ KEY = "personal_loan"
 def bank(session_factory, settings, smtp_server, http_stub) -> Bank:
     terms = {"amount": 80000, "term_months": 36}
     return Bank(session_factory, settings, smtp_server, http_stub, [KEY], terms=terms)
-
-
-def application(**changes: Any) -> dict[str, Any]:
-    return {
-        "applicant_name": "张三",
-        "id_number": resident_id("19850315"),
-        "mobile": "13800138000",
-        "amount": 80000,
-        "term_months": 36,
-        "purpose": "renovation",
-        "employment_type": "employed",
-        "employer": "北京某科技有限公司",
-        "employment_years": 6,
-        "monthly_income": 15000,
-        "monthly_debt": 1000,
-        "housing": "owned",
-        "documents": [document("id_card"), document("income_proof")],
-        "consent": True,
-        **changes,
-    }
 
 
 def page(bank: Bank, who: str, element_id: str, instance_id: int) -> review.ReviewView:

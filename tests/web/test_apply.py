@@ -19,6 +19,7 @@ from engine import audit, bundles, inbox, runtime, second_factor
 from engine.models import Document, HumanTask, ProcessInstance
 from tests.factories import REPO
 from tests.process_helpers import person, resident_id
+from tests.stubs import outside_world
 
 KEY = "personal_loan"
 
@@ -93,14 +94,7 @@ def post(client, url: str, data: dict | None = None, **kwargs):
 def settings(settings, smtp_server, http_stub):
     """The suite's settings, with mail, SMS and the credit bureau on local stub servers."""
     report = {"score": 760, "overdue_accounts": 0, "total_debt": 0, "monthly_debt_payment": 0}
-    http_stub.respond = lambda r: (200, {"ok": True} if r.path.startswith("/sms") else report)
-    return dataclasses.replace(
-        settings,
-        smtp_port=smtp_server.port,
-        sms_url=http_stub.url + "/sms",
-        credit_bureau_url=http_stub.url + "/bureau",
-        http_timeout=2.0,
-    )
+    return outside_world(settings, smtp_server, http_stub, report)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine import audit, clock, documents, runtime
 from engine.directory import Actor
 from engine.models import HumanTask, ProcessInstance
-from tests.process_helpers import birth_years_ago, document, resident_id
+from tests.process_helpers import loan_application as application
 
 KEY = "personal_loan"
 REVIEW = {"review_decision": "approve", "review_amount": "80000", "review_term_months": "36"}
@@ -32,27 +32,6 @@ def settings(settings, http_stub, smtp_server):
         sms_url=http_stub.url + "/sms",
         smtp_port=smtp_server.port,
     )
-
-
-def application(**changes: Any) -> dict[str, Any]:
-    """A complete personal loan application (80,000 over 36 months, a grade-A profile)."""
-    return {
-        "applicant_name": "张三",
-        "id_number": resident_id(birth_years_ago(40)[:8]),
-        "mobile": "13800138000",
-        "amount": 80000,
-        "term_months": 36,
-        "purpose": "renovation",
-        "employment_type": "employed",
-        "employer": "北京某科技有限公司",
-        "employment_years": 6,
-        "monthly_income": 15000,
-        "monthly_debt": 1000,
-        "housing": "owned",
-        "documents": [document("id_card"), document("income_proof")],
-        "consent": True,
-        **changes,
-    }
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from engine import inbox, runtime
 from engine.directory import Actor
 from engine.models import AuditEvent, ProcessInstance
 from tests.engine.test_personal_loan import LARGE, SIGNED, application
+from tests.stubs import outside_world
 
 KEY = "personal_loan"
 STAFF = {
@@ -46,14 +47,7 @@ def bureau() -> dict:
 @pytest.fixture
 def settings(settings, smtp_server, http_stub, bureau):
     """The suite's settings, with mail, SMS and the credit bureau on local stub servers."""
-    http_stub.respond = lambda r: (200, {"ok": True} if r.path.startswith("/sms") else bureau)
-    return dataclasses.replace(
-        settings,
-        smtp_port=smtp_server.port,
-        sms_url=http_stub.url + "/sms",
-        credit_bureau_url=http_stub.url + "/bureau",
-        http_timeout=2.0,
-    )
+    return outside_world(settings, smtp_server, http_stub, bureau)
 
 
 @pytest.fixture
