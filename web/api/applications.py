@@ -7,6 +7,7 @@ from dataclasses import asdict
 from flask import abort, jsonify, url_for
 
 from engine import applications, progress
+from engine.errors import Invalid
 from web.api import actor, applicant_only, body, bp, plain, settings
 from web.extensions import db
 
@@ -55,3 +56,31 @@ def withdraw(reference: str):
     applications.withdraw(db.session, settings(), row.id, actor())
     db.session.commit()
     return jsonify(reference=reference, status="cancelled")
+
+
+@bp.post("/applications/<reference>/tasks/<int:task_id>/complete")
+def complete_my_task(reference: str, task_id: int):
+    """The applicant's own task (more information, a signature): body {"data": {...}} and, to
+    sign, "code" (the authenticator's or the SMS code, as on the page)."""
+    applicant_only()
+    sent = body()
+    data, code = sent.get("data"), sent.get("code")
+    if not isinstance(data, dict) or not isinstance(code, str | None):
+        abort(400, 'send {"data": {<the form\'s fields>}, "code": "<second factor, to sign>"}')
+    row = progress.find(db.session, reference, actor())
+    try:
+        human = applications.complete_my_task(
+            db.session,
+            settings(),
+            row.id,
+            task_id,
+            actor(),
+            data,
+            defer=settings().defer_steps,
+            code=code,
+        )
+    except Invalid:
+        db.session.commit()  # a wrong code counts toward the lock-out (see complete_my_task)
+        raise
+    db.session.commit()
+    return jsonify(task=task_id, state=human.state, reference=reference)

@@ -55,6 +55,7 @@ def tasks():
 
 @bp.get("/tasks/<int:task_id>")
 def task(task_id: int):
+    staff_only()  # the reviewers' view (scores, reasons, opinions) is not the applicant's
     view = review.task_page(db.session, settings(), task_id, actor())
     return jsonify(plain(asdict(view)))
 
@@ -69,6 +70,7 @@ def claim(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/release")
 def release(task_id: int):
+    staff_only()
     view = inbox.release(db.session, settings(), task_id, actor())
     db.session.commit()
     return jsonify(plain(asdict(view)))
@@ -76,7 +78,9 @@ def release(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/complete")
 def complete(task_id: int):
-    """Body: {"data": {<the task form's fields>}}; 422 with every field and reason otherwise."""
+    """Body: {"data": {<the task form's fields>}}; 422 with every field and reason otherwise.
+    Applicants complete their own tasks under /api/applications (a signature needs a code)."""
+    staff_only()
     data = body().get("data")
     if not isinstance(data, dict):
         raise Invalid([FieldError("data", "send the form's fields as an object")])
