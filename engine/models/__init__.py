@@ -2,8 +2,8 @@
 
 from engine.models.audit import AuditEvent, AuditStream
 from engine.models.bundles import BundleFile, BundleVersion
-from engine.models.directory import ApiToken, Group, LoginCode, Membership, User
-from engine.models.documents import Document
+from engine.models.directory import ApiToken, Group, LoginCode, Membership, SpentToken, User
+from engine.models.documents import Document, Draft
 from engine.models.instances import HumanTask, ProcessInstance, ServiceCall
 from engine.models.notifications import Notification
 from engine.models.screening import BlacklistEntry, NumberSequence
@@ -16,6 +16,7 @@ __all__ = [
     "BundleFile",
     "BundleVersion",
     "Document",
+    "Draft",
     "Group",
     "HumanTask",
     "LoginCode",
@@ -24,5 +25,6 @@ __all__ = [
     "NumberSequence",
     "ProcessInstance",
     "ServiceCall",
+    "SpentToken",
     "User",
 ]

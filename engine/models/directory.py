@@ -28,6 +28,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Raised at sign-out and at a change of second factor: sessions signed with an older value
+    #: stop working (a saved cookie does not outlive its sign-out).
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     groups: Mapped[list["Group"]] = relationship(secondary="memberships", lazy="selectin")
@@ -86,3 +89,12 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpentToken(Base):
+    """A one-time value already used (a captcha's nonce): using it again is refused."""
+
+    __tablename__ = "spent_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
