@@ -104,6 +104,8 @@ class Settings:
     #: lock an account, and for how long.
     login_max_failures: int = 5
     lockout_minutes: int = 15
+    #: APPROVAL_SESSION_IDLE_MINUTES — a signed-in session ends after this much inactivity.
+    session_idle_minutes: int = 30
     #: APPROVAL_TEST_SLOW_OPERATOR / APPROVAL_TEST_SLOW_COMMIT — crash tests only (seconds; 0 off):
     #: register the `test.slow` operator, and pause before every commit (engine/fault_injection).
     test_slow_operator: float = 0.0
@@ -157,6 +159,7 @@ class Settings:
             max_upload_bytes=int(env.get("APPROVAL_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
             login_max_failures=int(env.get("APPROVAL_LOGIN_MAX_FAILURES", 5)),
             lockout_minutes=int(env.get("APPROVAL_LOCKOUT_MINUTES", 15)),
+            session_idle_minutes=int(env.get("APPROVAL_SESSION_IDLE_MINUTES", 30)),
             test_slow_operator=float(env.get("APPROVAL_TEST_SLOW_OPERATOR", 0.0)),
             test_slow_commit=float(env.get("APPROVAL_TEST_SLOW_COMMIT", 0.0)),
         )

@@ -6,6 +6,8 @@ Flask config files; the app keeps the settings object at `app.extensions["approv
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask_babel import lazy_gettext
 from sqlalchemy import event
@@ -15,6 +17,9 @@ from engine.config import Settings
 from engine.db import sqlite_pragmas
 from web import i18n
 from web.extensions import babel, csrf, db, login_manager
+
+#: Upload rows a documents field offers per post (web/apply); the request size allows them all.
+UPLOAD_SLOTS = 4
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
@@ -31,7 +36,12 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
+        # A form posts up to UPLOAD_SLOTS documents at once, each up to the per-file limit.
+        MAX_CONTENT_LENGTH=UPLOAD_SLOTS * settings.max_upload_bytes + 1024 * 1024,
+        # A reviewer may take an hour over an opinion: the CSRF token lives as long as the
+        # session (which ends after PERMANENT_SESSION_LIFETIME of inactivity, or at sign-out).
+        WTF_CSRF_TIME_LIMIT=None,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
         BABEL_DEFAULT_LOCALE="zh",
         # The bank's day: times on pages match the dates in application numbers (China time).
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
