@@ -3,7 +3,9 @@
 Decision: passwords are Argon2id hashes (argon2-cffi), re-hashed on the next successful sign-in
 whenever the parameters change. A failed sign-in never says whether the username exists (one
 message for both), and `login_max_failures` failures in a row lock the account for
-`lockout_minutes`, during which even the right password is refused. Every outcome is written to
+`lockout_minutes`, during which even the right password is refused. Wrong second-factor codes
+count toward the same lock-out, so the counter is reset only when a sign-in is complete (after
+the code, for a person who has one), never by the password alone. Every outcome is written to
 the person's audit stream `user:<username>`, in the caller's transaction.
 """
 
@@ -15,12 +17,13 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import audit, clock, directory, identifiers
 from engine.config import Settings
 from engine.errors import ApprovalError, FieldError, Forbidden, Invalid
-from engine.models import Group, Membership, User
+from engine.models import Group, Membership, SpentToken, User
 
 MIN_PASSWORD = 10
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -36,6 +39,18 @@ PASSWORD_WEAK = "the password needs letters and digits"
 PASSWORD_IS_NAME = "the password must not contain the username"
 REQUIRED = "required"
 EMAIL_FORM = "this is not an e-mail address"
+NOT_TEXT = "is not in the expected format"
+#: The widths of the columns the registration form fills.
+DISPLAY_NAME_MAX, EMAIL_MAX, PHONE_MAX = 120, 200, 32
+
+
+def too_long(limit: int) -> str:
+    return f"must be at most {limit} characters"
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether `text` holds a NUL, line break or other control character (never in a name)."""
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 class AccountLocked(ApprovalError):
@@ -109,6 +124,26 @@ def _username_problem(session: Session, username: str) -> str | None:
     return USERNAME_TAKEN if taken else None
 
 
+def _text_problem(text: str, limit: int) -> str | None:
+    """Why a free-text field cannot be stored (too wide for its column, control characters)."""
+    if len(text) > limit:
+        return too_long(limit)
+    return NOT_TEXT if has_control_characters(text) else None
+
+
+def _phone_problem(phone: str) -> str | None:
+    if len(phone) > PHONE_MAX:
+        return too_long(PHONE_MAX)
+    return identifiers.mobile_problem(phone) if phone else None
+
+
+def _email_problem(email: str) -> str | None:
+    if len(email) > EMAIL_MAX:
+        return too_long(EMAIL_MAX)
+    malformed = "@" not in email or " " in email.strip() or has_control_characters(email)
+    return EMAIL_FORM if email and malformed else None
+
+
 def _registration_errors(session: Session, form: Applicant) -> list[FieldError]:
     errors = []
     if problem := _username_problem(session, form.username):
@@ -116,10 +151,12 @@ def _registration_errors(session: Session, form: Applicant) -> list[FieldError]:
     errors += [FieldError("password", p) for p in password_problems(form.password, form.username)]
     if not form.display_name.strip():
         errors.append(FieldError("display_name", REQUIRED))
-    if form.phone and (problem := identifiers.mobile_problem(form.phone)):
+    elif problem := _text_problem(form.display_name.strip(), DISPLAY_NAME_MAX):
+        errors.append(FieldError("display_name", problem))
+    if problem := _phone_problem(form.phone):
         errors.append(FieldError("phone", problem))
-    if form.email and ("@" not in form.email or " " in form.email.strip()):
-        errors.append(FieldError("email", EMAIL_FORM))
+    if problem := _email_problem(form.email):
+        errors.append(FieldError("email", problem))
     return errors
 
 
@@ -151,11 +188,17 @@ def register_applicant(
 
 
 def authenticate(session: Session, settings: Settings, username: str, password: str) -> User:
-    """The user whose password this is; `Invalid` (one message) or `AccountLocked` otherwise."""
+    """The user whose password this is; `Invalid` (one message) or `AccountLocked` otherwise.
+
+    For a person without a second factor this completes the sign-in (the failure count starts
+    again); anybody else is complete only once `signed_in` is called after their code."""
     name = (username or "").strip().lower()
+    if has_control_characters(name):  # no username holds one (and PostgreSQL refuses a NUL)
+        _password_matches(None, password)
+        raise Invalid([FieldError("password", BAD_LOGIN)])
     user = session.scalar(select(User).where(func.lower(User.username) == name, User.is_active))
     now = clock.now()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    if user is not None and locked(user):
         _password_matches(None, password)  # the same time as any other answer
         _audit(session, settings, user.username, "login_refused_locked")
         raise AccountLocked(user.locked_until)
@@ -163,11 +206,35 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
         if user is not None:
             _count_failure(session, settings, user, now)
         raise Invalid([FieldError("password", BAD_LOGIN)])
-    user.failed_logins, user.locked_until = 0, None
+    if user.second_factor == "none":
+        user.failed_logins = 0
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     _audit(session, settings, user.username, "password_accepted")
     return user
+
+
+def signed_in(session: Session, settings: Settings, user: User, **data) -> None:
+    """The sign-in is complete (password and, if any, second factor): failures start again."""
+    user.failed_logins, user.locked_until = 0, None
+    _audit(session, settings, user.username, "login", **data)
+
+
+def signed_out(session: Session, settings: Settings, user: User) -> None:
+    """Signing out ends every session of `user` signed in so far, wherever its cookie is kept."""
+    user.session_version = (user.session_version or 0) + 1
+    _audit(session, settings, user.username, "logout")
+
+
+def confirm_password(session: Session, settings: Settings, user: User, password: str) -> None:
+    """A signed-in person proves it is still them before a change to how they sign in; a wrong
+    password counts toward the lock-out like one at the sign-in form."""
+    if locked(user):
+        raise AccountLocked(user.locked_until)
+    if not _password_matches(user, password):
+        _count_failure(session, settings, user, clock.now())
+        raise Invalid([FieldError("password", BAD_LOGIN)])
+    _audit(session, settings, user.username, "password_confirmed")
 
 
 def _count_failure(session: Session, settings: Settings, user: User, now: datetime) -> None:
@@ -182,6 +249,21 @@ def _count_failure(session: Session, settings: Settings, user: User, now: dateti
 def second_factor_failed(session: Session, settings: Settings, user: User) -> None:
     """A wrong second-factor code counts toward the lock-out like a wrong password."""
     _count_failure(session, settings, user, clock.now())
+
+
+def spend_token(session: Session, token: str, lifetime: timedelta) -> bool:
+    """Mark a one-time value (a captcha's nonce) used: False if it was used before. Values
+    older than `lifetime` are forgotten, since the caller refuses them as expired anyway."""
+    now = clock.now()
+    session.execute(delete(SpentToken).where(SpentToken.spent_at < now - lifetime))
+    if session.get(SpentToken, token) is not None:
+        return False
+    try:
+        with session.begin_nested():  # two requests with the same value: only one wins
+            session.add(SpentToken(token=token, spent_at=now))
+    except IntegrityError:
+        return False
+    return True
 
 
 def add_user(session: Session, settings: Settings, username: str, groups: list[str],

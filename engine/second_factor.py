@@ -6,6 +6,10 @@ codes are kept only as an HMAC keyed by the secret key, expire after ten minutes
 and die after five wrong tries; a TOTP code is never accepted twice (each accepted time step is
 remembered), so a code seen over someone's shoulder cannot be replayed. Failed checks count
 attempts in the caller's transaction: a caller must commit even when `check` raises `Invalid`.
+Every wrong code, whatever it is for (signing in, signing a contract, changing the factor),
+also counts toward the account's lock-out (`engine.accounts`), and a locked account's codes are
+refused, so no purpose offers unlimited guesses. Changing the factor needs the password and,
+when one is already set, a code from it, and ends the person's other sessions.
 The SMS goes through the notification machinery's own gateway client, never a second one.
 """
 
@@ -21,7 +25,7 @@ import segno
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, clock
+from engine import accounts, audit, clock
 from engine.config import Settings
 from engine.errors import FieldError, Invalid
 from engine.models import LoginCode, User
@@ -46,6 +50,8 @@ TOO_MANY = "too many wrong codes; ask for a new one"
 TOO_SOON = "a code was sent less than a minute ago; please wait"
 USE_APP = "use the code from your authenticator app"
 SEND_FAILED = "the SMS could not be sent; try again later"
+#: Refusals that are no guess at a code, so they do not count toward the lock-out.
+_NO_GUESS = (NOT_SENT, EXPIRED)
 
 
 def _refuse(reason: str) -> Invalid:
@@ -67,6 +73,9 @@ def check(session: Session, settings: Settings, user: User, code: str, purpose: 
     """Accept `code` as `user`'s second factor for `purpose`, or raise `Invalid` on "code"."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
+    if accounts.locked(user):
+        _audit(session, settings, user, "second_factor_refused_locked", purpose=purpose)
+        raise _refuse(str(accounts.AccountLocked(user.locked_until)))
     code = (code or "").strip().replace(" ", "")
     try:
         if method(settings, user) == "totp":
@@ -75,6 +84,8 @@ def check(session: Session, settings: Settings, user: User, code: str, purpose: 
             check_sms_code(session, settings, user, code, purpose)
     except Invalid as err:
         _audit(session, settings, user, "second_factor_failed", purpose=purpose, reason=_why(err))
+        if _why(err) not in _NO_GUESS:
+            accounts.second_factor_failed(session, settings, user)
         raise
 
 
@@ -109,26 +120,56 @@ def totp_code(secret: str) -> str:
     return pyotp.TOTP(secret).at(clock.now())
 
 
-def confirm_totp(session: Session, settings: Settings, user: User, secret: str, code: str) -> None:
+def _clean(code: str | None) -> str:
+    return (code or "").strip().replace(" ", "")
+
+
+def _prove_identity(
+    session: Session, settings: Settings, user: User, password: str, current_code: str
+) -> None:
+    """The password and, when a factor is set, a code from it (`AccountLocked`, or `Invalid` on
+    "password" or "current_code"); both count toward the lock-out when wrong."""
+    accounts.confirm_password(session, settings, user, password or "")
+    if user.second_factor == "none":
+        return
+    try:
+        check(session, settings, user, current_code, "enrol")
+    except Invalid as err:
+        raise Invalid([FieldError("current_code", _why(err))]) from None
+
+
+def _changed(session: Session, settings: Settings, user: User, kind: str, previous: str) -> None:
+    user.session_version = (user.session_version or 0) + 1  # other sessions end here
+    _audit(session, settings, user, kind, replaced=previous)
+
+
+def confirm_totp(session: Session, settings: Settings, user: User, secret: str, code: str, *,
+                 password: str, current_code: str = "") -> None:  # fmt: skip
     """Switch `user` to TOTP once a first code from the app proves it was set up right."""
-    _check_totp(session, user, secret, (code or "").strip().replace(" ", ""))
+    _prove_identity(session, settings, user, password, current_code)
+    _check_totp(session, user, secret, _clean(code), new_secret=True)
+    previous = user.second_factor
     user.totp_secret, user.second_factor = secret, "totp"
-    _audit(session, settings, user, "totp_enrolled")
+    _changed(session, settings, user, "totp_enrolled", previous)
 
 
-def _check_totp(session: Session, user: User, secret: str, code: str) -> None:
+def _check_totp(
+    session: Session, user: User, secret: str, code: str, *, new_secret: bool = False
+) -> None:
     totp, now = pyotp.TOTP(secret), clock.now()
     step = next((s for s in (0, -1, 1) if code and totp.at(now, counter_offset=s) == code), None)
     if step is None:
         raise _refuse(WRONG)
     counter = totp.timecode(now) + step
     seen = _last_step(session, user)
-    if seen is not None and counter <= int(seen.code_hash):
+    # The steps remembered belong to the old secret: a new one's first code is no replay.
+    if seen is not None and counter <= int(seen.code_hash) and not new_secret:
         raise _refuse(USED)
     if seen is None:
         seen = LoginCode(user_id=user.id, purpose=_TOTP_STEP, code_hash="0", expires_at=now)
         session.add(seen)
-    seen.code_hash, seen.used_at, seen.expires_at = str(counter), now, now
+    seen.code_hash = str(max(counter, int(seen.code_hash)))
+    seen.used_at, seen.expires_at = now, now
     session.flush()
 
 
@@ -210,8 +251,20 @@ def check_sms_code(session: Session, settings: Settings, user: User, code: str, 
     session.flush()
 
 
-def enable_sms(session: Session, settings: Settings, user: User, code: str) -> None:
-    """Switch `user` to SMS codes once a code sent with purpose "enrol" comes back."""
-    check_sms_code(session, settings, user, (code or "").strip(), "enrol")
+def enable_sms(session: Session, settings: Settings, user: User, code: str, *,
+               password: str, current_code: str = "") -> None:  # fmt: skip
+    """Switch `user` to SMS codes once a code sent with purpose "enrol" comes back. A person on
+    SMS already proves their phone with that very code; one on TOTP also gives the app's code."""
+    if user.second_factor == "sms":
+        accounts.confirm_password(session, settings, user, password or "")
+    else:
+        _prove_identity(session, settings, user, password, current_code)
+    try:
+        check_sms_code(session, settings, user, _clean(code), "enrol")
+    except Invalid as err:
+        if _why(err) not in _NO_GUESS:
+            accounts.second_factor_failed(session, settings, user)
+        raise
+    previous = user.second_factor
     user.second_factor, user.totp_secret = "sms", None
-    _audit(session, settings, user, "sms_enrolled")
+    _changed(session, settings, user, "sms_enrolled", previous)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import abort
+from flask import abort, session
 from flask_login import UserMixin, current_user, login_required
 
 from engine.directory import Actor
@@ -30,10 +30,19 @@ class SignedIn(UserMixin):
         return getattr(self.user, name)
 
 
+#: The account's `session_version` a session was signed in with (web/auth/gate.py).
+SESSION_VERSION = "auth_version"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedIn | None:
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return SignedIn(user) if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    # A cookie kept from before a sign-out or a change of second factor is worth nothing.
+    if session.get(SESSION_VERSION, 0) != (user.session_version or 0):
+        return None
+    return SignedIn(user)
 
 
 def is_staff(user: User | SignedIn) -> bool:

@@ -1,9 +1,9 @@
 """Headers every answer carries: no framing by other sites, no type guessing, no foreign code.
 
 Decision: the pages load scripts, styles, images and frames from this site only (bpmn-js is
-served from /static, never a CDN), so the pages' Content-Security-Policy allows nothing else; a script
-injected through some unescaped text would not run. Inline style attributes stay allowed: the
-diagram viewer sets them.
+served from /static, never a CDN), so the pages' Content-Security-Policy allows nothing else;
+a script injected through some unescaped text would not run. Inline style attributes stay
+allowed: the diagram viewer sets them.
 """
 
 from __future__ import annotations

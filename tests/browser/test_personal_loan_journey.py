@@ -105,6 +105,7 @@ def register_with_authenticator(page, screenshot, codes: Codes) -> str:
     submit(page, "form[action$='/auth/register'] button[type=submit]")
     page.goto("/auth/security")
     secret = page.get_by_test_id("totp-secret").inner_text().strip()
+    page.fill("form:has([name=totp_code]) [name=password]", PASSWORD)
     page.fill("[name=totp_code]", codes.next(secret))
     screenshot(page, "enrol-totp")
     submit(page, "form:has([name=totp_code]) button[type=submit]")

@@ -120,3 +120,57 @@ def test_demo_users_are_never_created_in_production(session, settings):
     with pytest.raises(Forbidden):
         accounts.ensure_demo_users(session, production)
     assert session.scalar(select(User).where(User.username == "alice")) is None
+
+
+def test_the_password_alone_does_not_clear_failures_of_a_person_with_a_second_factor(
+    session, settings
+):
+    """With a second factor, only a finished sign-in (`signed_in`) starts counting again."""
+    user = _register(session, settings)
+    user.second_factor = "totp"
+    for _ in range(settings.login_max_failures - 1):
+        with pytest.raises(Invalid):
+            accounts.authenticate(session, settings, "alice", "wrong-password-1")
+    accounts.authenticate(session, settings, "alice", PASSWORD)
+    assert user.failed_logins == settings.login_max_failures - 1
+    accounts.signed_in(session, settings, user)
+    assert user.failed_logins == 0 and _kinds(session)[-1] == "login"
+
+
+def test_a_username_with_a_nul_is_wrong_credentials(session, settings):
+    """Control characters in a username get the one sign-in refusal, before any query."""
+    _register(session, settings)
+    with pytest.raises(Invalid) as excinfo:
+        accounts.authenticate(session, settings, "ali\x00ce", PASSWORD)
+    assert _fields(excinfo) == {"password": accounts.BAD_LOGIN}
+
+
+def test_registration_refuses_fields_wider_than_their_columns(session, settings):
+    """Display name, e-mail and phone are limited to their columns' widths."""
+    with pytest.raises(Invalid) as excinfo:
+        _register(session, settings, display_name="x" * 121, email="a@" + "b" * 199, phone="1" * 33)
+    assert _fields(excinfo) == {
+        "display_name": "must be at most 120 characters",
+        "email": "must be at most 200 characters",
+        "phone": "must be at most 32 characters",
+    }
+    with pytest.raises(Invalid) as excinfo:
+        _register(session, settings, display_name="Al\x00ice", email="a\x00@example.com")
+    assert set(_fields(excinfo)) == {"display_name", "email"}
+
+
+def test_signing_out_ends_every_session(session, settings):
+    """Signing out raises the session version, which every older session carries."""
+    user = _register(session, settings)
+    accounts.signed_out(session, settings, user)
+    assert user.session_version == 1 and _kinds(session)[-1] == "logout"
+
+
+def test_a_one_time_token_is_spent_once(session, settings):
+    """The second use of a token is refused; expired ones are forgotten."""
+    lifetime = timedelta(minutes=10)
+    assert accounts.spend_token(session, "captcha:abc", lifetime)
+    assert not accounts.spend_token(session, "captcha:abc", lifetime)
+    clock.travel(lifetime + timedelta(seconds=1))
+    assert accounts.spend_token(session, "captcha:def", lifetime)
+    assert accounts.spend_token(session, "captcha:abc", lifetime)

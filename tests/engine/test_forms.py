@@ -48,6 +48,33 @@ def test_every_invalid_field_is_listed_with_its_reason():
     ]
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_that_is_not_finite_is_refused_with_one_plain_reason(number):
+    """NaN slips past every bound and ±Infinity is no amount: the field is named, once."""
+    assert refused(APPLY_FORM, application(amount=number)) == [
+        FieldError("amount", "must be a finite number")
+    ]
+
+
+def test_a_number_that_is_not_finite_is_found_inside_lists_and_groups():
+    """Nested values are walked too, and named by their path."""
+    schema = json.dumps(
+        {
+            "type": "object",
+            "properties": {
+                "rows": {"type": "array", "items": {"type": "object"}},
+                "group": {"type": "object"},
+            },
+        }
+    )
+    data = {"rows": [{"v": 1.5}, {"v": float("nan")}], "group": {"x": {"y": float("inf")}}}
+    assert refused(schema, data) == [
+        FieldError("rows/1/v", "must be a finite number"),
+        FieldError("group/x/y", "must be a finite number"),
+    ]
+    assert forms.validate(schema, {"rows": [{"v": 1.5}], "group": {"x": 0}})
+
+
 @pytest.mark.parametrize("schema", [APPLY_FORM, LOOSE_FORM], ids=["strict", "loose"])
 def test_a_field_the_form_does_not_offer_is_refused(schema):
     """Extra fields (such as one deciding the approval level) never reach the process data."""
@@ -85,8 +112,8 @@ def test_the_refusal_message_names_each_field():
 
 @pytest.mark.parametrize(
     "data",
-    [application(amount=10), {**application(), "levels": 1}],
-    ids=["invalid", "extra field"],
+    [application(amount=10), {**application(), "levels": 1}, application(amount=float("nan"))],
+    ids=["invalid", "extra field", "NaN"],
 )
 def test_a_refused_submission_stores_nothing(session_factory, settings, data):
     """The instance, its state and its task are exactly as before; the task is still open."""

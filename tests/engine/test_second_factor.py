@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from engine import clock, second_factor
+from engine import accounts, clock, second_factor
 from engine.directory import add_user
 from engine.errors import Invalid
 from engine.models import AuditEvent, LoginCode
@@ -21,8 +21,12 @@ def sms_settings(settings, http_stub):
     return dataclasses.replace(settings, sms_url=http_stub.url + "/sms")
 
 
+PASSWORD = "correct-horse-42"
+
+
 def _person(session, username="alice", **fields):
     user = add_user(session, username, [])
+    accounts.set_password(user, PASSWORD)
     for name, value in fields.items():
         setattr(user, name, value)
     session.flush()
@@ -41,9 +45,10 @@ def test_totp_enrolment_needs_a_first_valid_code(session, settings):
     """A wrong first code leaves the person without TOTP; the right one switches it on."""
     user, secret = _person(session), second_factor.new_totp_secret()
     with pytest.raises(Invalid):
-        second_factor.confirm_totp(session, settings, user, secret, "000000")
+        second_factor.confirm_totp(session, settings, user, secret, "000000", password=PASSWORD)
     assert user.second_factor == "none"
-    second_factor.confirm_totp(session, settings, user, secret, pyotp.TOTP(secret).now())
+    code = pyotp.TOTP(secret).now()
+    second_factor.confirm_totp(session, settings, user, secret, code, password=PASSWORD)
     assert (user.second_factor, user.totp_secret) == ("totp", secret)
 
 
@@ -102,6 +107,7 @@ def test_sms_code_expires_after_ten_minutes(session, sms_settings, http_stub):
 
 def test_five_wrong_sms_codes_kill_the_code(session, sms_settings, http_stub):
     """After five wrong tries even the right code is refused, and failures are audited."""
+    sms_settings = dataclasses.replace(sms_settings, login_max_failures=10)  # not locked yet
     user = _person(session, phone="13800138000")
     second_factor.send_code(session, sms_settings, user, "login")
     code = _sent_code(http_stub)
@@ -145,6 +151,59 @@ def test_sms_enrolment_switches_the_second_factor(session, sms_settings, http_st
     """An applicant who types back the enrolment code signs in with SMS codes from then on."""
     user = _person(session, phone="13800138000")
     second_factor.send_code(session, sms_settings, user, "enrol")
-    second_factor.enable_sms(session, sms_settings, user, _sent_code(http_stub))
+    second_factor.enable_sms(session, sms_settings, user, _sent_code(http_stub), password=PASSWORD)
     assert user.second_factor == "sms"
     assert second_factor.method(sms_settings, user) == "sms"
+
+
+def _wrong(secret) -> str:
+    good = {pyotp.TOTP(secret).at(clock.now(), counter_offset=s) for s in (-1, 0, 1)}
+    return next(c for c in ("111111", "222222", "333333", "444444") if c not in good)
+
+
+def test_wrong_signing_codes_lock_the_account(session, settings):
+    """Signing a contract gives no unlimited guesses: wrong app codes lock, and it is audited."""
+    secret = pyotp.random_base32()
+    user = _person(session, second_factor="totp", totp_secret=secret)
+    for _ in range(settings.login_max_failures):
+        with pytest.raises(Invalid):
+            second_factor.check(session, settings, user, _wrong(secret), "sign")
+    with pytest.raises(Invalid) as excinfo:
+        second_factor.check(session, settings, user, pyotp.TOTP(secret).now(), "sign")
+    assert _reason(excinfo).startswith("this account is locked until")
+    kinds = list(session.scalars(select(AuditEvent.kind).where(AuditEvent.stream == "user:alice")))
+    assert "locked" in kinds and kinds[-1] == "second_factor_refused_locked"
+
+
+def test_replacing_totp_needs_the_password_and_the_current_code(session, settings):
+    """Without both proofs the old key stays; with them the new key is on and sessions end."""
+    old, new = pyotp.random_base32(), pyotp.random_base32()
+    user = _person(session, second_factor="totp", totp_secret=old)
+    code = pyotp.TOTP(new).now()
+    with pytest.raises(Invalid) as excinfo:
+        second_factor.confirm_totp(session, settings, user, new, code, password="wrong-pass-1")
+    assert excinfo.value.errors[0].field == "password"
+    with pytest.raises(Invalid) as excinfo:
+        second_factor.confirm_totp(session, settings, user, new, code, password=PASSWORD)
+    assert excinfo.value.errors[0].field == "current_code" and user.totp_secret == old
+    current = pyotp.TOTP(old).now()
+    second_factor.confirm_totp(
+        session, settings, user, new, code, password=PASSWORD, current_code=current
+    )
+    assert user.totp_secret == new and user.session_version == 1 and user.failed_logins == 2
+
+
+def test_switching_from_totp_to_sms_needs_the_app_code(session, sms_settings, http_stub):
+    """A person on TOTP moving to SMS codes also gives the app's code."""
+    secret = pyotp.random_base32()
+    user = _person(session, second_factor="totp", totp_secret=secret, phone="13800138000")
+    second_factor.send_code(session, sms_settings, user, "enrol")
+    sms = _sent_code(http_stub)
+    with pytest.raises(Invalid) as excinfo:
+        second_factor.enable_sms(session, sms_settings, user, sms, password=PASSWORD)
+    assert excinfo.value.errors[0].field == "current_code" and user.second_factor == "totp"
+    current = pyotp.TOTP(secret).now()
+    second_factor.enable_sms(
+        session, sms_settings, user, sms, password=PASSWORD, current_code=current
+    )
+    assert user.second_factor == "sms" and user.totp_secret is None

@@ -36,16 +36,20 @@ def people(app):
 @pytest.fixture
 def sign_in(client, people, app):
     """`sign_in("rui", "credit_reviewer")`: create the user if needed and sign the client in."""
+    from web import access
     from web.extensions import db
 
     def login(username: str, *groups: str):
         with app.app_context():
             user_id = db.session.scalar(select(User.id).where(User.username == username))
         user_id = user_id or people(username, *groups)
+        with app.app_context():
+            version = db.session.get(User, user_id).session_version
         with client.session_transaction() as sess:
             sess.clear()
             sess["_user_id"] = str(user_id)
             sess["_fresh"] = True
+            sess[access.SESSION_VERSION] = version  # as a real sign-in records it
         return user_id
 
     return login

@@ -9,17 +9,20 @@ import json
 import re
 import shutil
 import struct
+import threading
 import zlib
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from engine import audit, bundles, inbox, runtime, second_factor
-from engine.models import Document, HumanTask, ProcessInstance
+from engine import api_tokens, audit, bundles, inbox, runtime, second_factor
+from engine.models import Document, Draft, HumanTask, ProcessInstance, User
 from tests.factories import REPO
 from tests.process_helpers import person, resident_id
 from tests.stubs import outside_world
+from web import access
+from web.extensions import db
 
 KEY = "personal_loan"
 
@@ -225,6 +228,156 @@ def test_submitting_without_a_checked_draft_is_refused(client, applicant, rows):
     answer = post(client, f"/applications/new/{KEY}/submit")
     assert answer.status_code == 422
     assert rows(ProcessInstance) == []
+
+
+# --- the draft on the server: double submit, long values, NaN, sign-out ----------------------
+
+
+def test_double_click_on_submit_starts_one_application_and_tells_the_second_click(
+    client, applicant, rows
+):
+    """The same cookie posts "submit" twice: one application; the second click lands on my
+    applications with a clear message, and no draft is left."""
+    fill_and_confirm(client)
+    cookie = client.get_cookie("session").value
+    csrf = token(client)
+    first = client.post(f"/applications/new/{KEY}/submit", data={"csrf_token": csrf})
+    assert first.status_code == 302 and "/submitted" in first.headers["Location"]
+    client.set_cookie("session", cookie)  # the second click still carries the old cookie
+    second = client.post(
+        f"/applications/new/{KEY}/submit", data={"csrf_token": csrf}, follow_redirects=True
+    )
+    assert second.status_code == 200 and second.request.path == "/applications/mine"
+    assert "该申请已经提交过了" in second.get_data(as_text=True)
+    assert len(rows(ProcessInstance)) == 1
+    assert rows(Draft) == []
+
+
+def test_two_submits_at_the_same_moment_start_one_application(app, client, applicant, rows):
+    """Two requests with the same cookie race: one starts the application, the other is told
+    it went in already (the draft is consumed in the submitting transaction)."""
+    fill_and_confirm(client)
+    cookie, csrf = client.get_cookie("session").value, token(client)
+    answers: list[int] = []
+
+    def click() -> None:
+        racer = app.test_client()
+        racer.set_cookie("session", cookie)
+        answer = racer.post(f"/applications/new/{KEY}/submit", data={"csrf_token": csrf})
+        answers.append(answer.headers["Location"].endswith("/applications/mine"))
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(timeout=60)
+    assert sorted(answers) == [False, True]
+    assert len(rows(ProcessInstance)) == 1
+
+
+def test_a_3000_character_employer_is_kept_on_the_server_not_in_the_cookie(client, applicant, rows):
+    """A value far beyond a cookie's 4 KB: refused by length next to its field, yet kept in the
+    draft (the form shows it again), the cookie stays small; corrected, it goes through."""
+    long_text = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+    answer = post(
+        client, f"/applications/new/{KEY}", {**form(employer=long_text), **uploads(*GOOD_FILES)}
+    )
+    assert answer.status_code == 422 and field_errors(answer.get_data(as_text=True), "employer")
+    assert len(client.get_cookie("session").value) < 1024
+    assert long_text in client.get(f"/applications/new/{KEY}").get_data(as_text=True)
+
+    employer = long_text[:100]  # the longest the form takes
+    fill_and_confirm(client, employer=employer)
+    assert employer in client.get(f"/applications/new/{KEY}/confirm").get_data(as_text=True)
+    reference = submit(client)
+    (row,) = rows(ProcessInstance, ProcessInstance.reference == reference)
+    (apply_task,) = rows(HumanTask, HumanTask.instance_id == row.id)
+    assert apply_task.submitted["employer"] == employer
+
+
+@pytest.mark.parametrize("number", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+def test_a_number_that_is_not_finite_is_refused_next_to_its_field(client, applicant, rows, number):
+    """NaN or infinity typed into a number field: 422 naming that field; submitting the draft
+    anyway is refused too (never a server error), and nothing is started."""
+    client.get("/lang/en")
+    answer = post(
+        client, f"/applications/new/{KEY}", {**form(monthly_debt=number), **uploads(*GOOD_FILES)}
+    )
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert field_errors(page, "monthly_debt") == ["must be a finite number"]
+    assert not field_errors(page, "monthly_income")
+    forced = post(client, f"/applications/new/{KEY}/submit")
+    assert forced.status_code == 422 and field_errors(forced.get_data(as_text=True), "monthly_debt")
+    assert rows(ProcessInstance) == []
+
+
+def test_a_number_that_is_not_finite_is_refused_by_the_api_naming_the_field(
+    app, client, people, deployed, rows
+):
+    """`{"amount": NaN}` in the JSON body: 422 naming amount, nothing started."""
+    people("bob")
+    with app.app_context():
+        secret = api_tokens.issue(db.session, "bob", "test")
+        db.session.commit()
+    for number in ("NaN", "Infinity", "-Infinity"):
+        body = '{"type": "sample_approval", "data": {"applicant_name": "张三", "amount": NUMBER,'
+        body += ' "purpose": "travel"}}'
+        body = body.replace("NUMBER", number)  # JSON has no NaN, so no json.dumps here
+        answer = client.post(
+            "/api/applications",
+            data=body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert answer.status_code == 422
+        assert answer.get_json()["fields"] == [
+            {"field": "amount", "message": "must be a finite number"}
+        ]
+    assert rows(ProcessInstance) == []
+
+
+def test_drafts_of_two_applicants_and_of_two_types_stay_apart(client, applicant, sign_in, rows):
+    """alice's loan draft is not her card form, nor bob's loan; each finds only their own."""
+    fill_and_confirm(client, employer="爱丽丝公司")
+    assert "爱丽丝公司" not in client.get("/applications/new/credit_card").get_data(as_text=True)
+    sign_in("bob")
+    assert "爱丽丝公司" not in client.get(f"/applications/new/{KEY}").get_data(as_text=True)
+    mine = client.get(f"/applications/new/{KEY}/confirm")  # bob has nothing to confirm
+    assert mine.status_code == 302 and mine.headers["Location"].endswith(f"/new/{KEY}")
+    post(client, f"/applications/new/{KEY}", form(employer="鲍勃公司"))  # no documents: 422
+    sign_in("alice")
+    page = client.get(f"/applications/new/{KEY}/confirm").get_data(as_text=True)
+    assert "爱丽丝公司" in page and "鲍勃公司" not in page
+    assert sorted((d.owner, d.bundle_key) for d in rows(Draft)) == [
+        ("alice", KEY),
+        ("bob", KEY),
+    ]
+
+
+def signed_in_again(client, app, sign_in, username: str) -> None:
+    """`sign_in` after a sign-out: the new session carries the account's new session version."""
+    sign_in(username)
+    with app.app_context():
+        version = db.session.scalar(select(User.session_version).where(User.username == username))
+    with client.session_transaction() as stored:
+        stored[access.SESSION_VERSION] = version or 0
+
+
+def test_a_draft_survives_signing_out_and_back_in(client, app, applicant, sign_in, rows):
+    """The draft is on the server: after signing out and in again it is still there and is
+    submitted as filled in."""
+    fill_and_confirm(client, employer="上海某贸易有限公司")
+    post(client, "/auth/logout")
+    assert client.get(f"/applications/new/{KEY}/confirm").status_code == 302  # signed out
+    signed_in_again(client, app, sign_in, "alice")
+    page = client.get(f"/applications/new/{KEY}/confirm").get_data(as_text=True)
+    assert "上海某贸易有限公司" in page and "身份证.png" in page
+    reference = submit(client)
+    (row,) = rows(ProcessInstance, ProcessInstance.reference == reference)
+    (apply_task,) = rows(HumanTask, HumanTask.instance_id == row.id)
+    assert apply_task.submitted["employer"] == "上海某贸易有限公司"
+    assert len(apply_task.submitted["documents"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -436,6 +589,7 @@ def test_returned_application_is_completed_with_the_data_prefilled_and_a_new_doc
     kinds = sorted(d["kind"] for d in task.submitted["documents"])
     assert kinds == ["bank_statement", "id_card", "income_proof"]
     assert len(rows(Document, Document.instance_id == row.id)) == 3
+    assert rows(Draft) == []  # the answer's draft went with the completed task
     work.drain()
     open_now = rows(HumanTask, HumanTask.instance_id == row.id, HumanTask.state == "ready")
     assert [t.element_id for t in open_now] == ["Task_review"]

@@ -229,7 +229,9 @@ def test_staff_without_a_second_factor_must_enrol_an_authenticator_first(app, cl
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
     code = pyotp.TOTP(secret).at(clock.now())
     response = _post(
-        client, "/auth/security", {"action": "totp", "totp_code": code, "next": "/track/"}
+        client,
+        "/auth/security",
+        {"action": "totp", "password": PASSWORD, "totp_code": code, "next": "/track/"},
     )
     assert response.location == "/track/"
     assert _user(app, "rui").second_factor == "totp" and _user(app, "rui").totp_secret == secret
@@ -392,8 +394,196 @@ def test_applicant_turns_on_sms_codes_on_the_security_page(sms_app, http_stub):
     _login(client, "alice")
     assert _post(client, "/auth/security", {"action": "sms_send"}).status_code == 302
     code = _sms_code(http_stub)
-    response = _post(client, "/auth/security", {"action": "sms_confirm", "sms_code": code})
+    form = {"action": "sms_confirm", "sms_password": PASSWORD, "sms_code": code}
+    response = _post(client, "/auth/security", form)
     assert response.status_code == 302
     assert _user(sms_app, "alice").second_factor == "sms"
     _post(client, "/auth/logout", {}, page="/auth/security")
     assert _login(client, "alice").location == "/auth/second-factor"
+
+
+# --- what a security review found (each test failed before its fix) ---------------------------
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def _wrong_codes(secret, count):
+    good = {pyotp.TOTP(secret).at(clock.now(), counter_offset=s) for s in (-1, 0, 1)}
+    return [c for c in (f"{i:06d}" for i in range(count + 3)) if c not in good][:count]
+
+
+def test_a_locked_account_cannot_finish_signing_in_with_a_saved_cookie(app, client, settings):
+    """Replaying the half-done sign-in's cookie gives no more code guesses, nor a way in later."""
+    secret = pyotp.random_base32()
+    _account(app, "rui", "credit_reviewer", second_factor="totp", totp_secret=secret)
+    _login(client, "rui")
+    token, saved = _token(client.get("/auth/second-factor").get_data(as_text=True)), _cookie(client)
+    for code in _wrong_codes(secret, settings.login_max_failures + 3):
+        client.set_cookie("session", saved)
+        client.post("/auth/second-factor", data={"csrf_token": token, "code": code})
+    client.set_cookie("session", saved)
+    good = pyotp.TOTP(secret).at(clock.now())
+    response = client.post("/auth/second-factor", data={"csrf_token": token, "code": good})
+    assert response.location == "/auth/login" and not _signed_in(client)
+    assert "账户已锁定" in client.get("/auth/login").get_data(as_text=True)
+    assert _audit_kinds(app, "rui").count("login_failed") == settings.login_max_failures
+
+
+def test_the_right_password_does_not_forgive_wrong_codes(app, client, settings):
+    """Rounds of (password, a few wrong codes) still add up to the lock-out."""
+    secret = pyotp.random_base32()
+    _account(app, "rui", "credit_reviewer", second_factor="totp", totp_secret=secret)
+    wrong = _wrong_codes(secret, settings.login_max_failures - 1)
+    for _ in range(5):
+        if _login(client, "rui").status_code != 302:
+            break  # locked
+        token = _token(client.get("/auth/second-factor").get_data(as_text=True))
+        for code in wrong:
+            client.post("/auth/second-factor", data={"csrf_token": token, "code": code})
+    response = _login(client, "rui")
+    assert response.status_code == 422 and "账户已锁定" in response.get_data(as_text=True)
+
+
+def test_a_code_that_completes_the_sign_in_clears_the_failures(app, client, settings):
+    """Failures must be in a row: a finished sign-in starts counting again."""
+    secret = pyotp.random_base32()
+    _account(app, "rui", "credit_reviewer", second_factor="totp", totp_secret=secret)
+    _login(client, "rui")
+    _post(client, "/auth/second-factor", {"action": "verify", "code": _wrong_codes(secret, 1)[0]})
+    assert _user(app, "rui").failed_logins == 1
+    _post(client, "/auth/second-factor", {"code": pyotp.TOTP(secret).at(clock.now())})
+    assert _signed_in(client) and _user(app, "rui").failed_logins == 0
+
+
+def test_a_replayed_captcha_cookie_is_refused(app, client):
+    """Sending the cookie of an answered picture again is refused like a wrong answer."""
+    _account(app, "alice")
+    token = _token(client.get("/auth/login").get_data(as_text=True))
+    client.get("/auth/captcha.png")
+    saved = _cookie(client)
+    data = {"csrf_token": token, "username": "alice", "password": "wrong-password-1"}
+    statuses = []
+    for _ in range(3):
+        client.set_cookie("session", saved)
+        response = client.post("/auth/login", data=data | {"captcha": TYPED})
+        statuses.append(
+            "与图片中的字符不符" in _field_errors(response.get_data(as_text=True), "captcha")
+        )
+    assert statuses == [False, True, True]
+    assert _user(app, "alice").failed_logins == 1
+
+
+def test_spent_captchas_are_forgotten_once_expired(app, client):
+    """Spent picture nonces are kept only as long as a picture can be answered."""
+    from engine.models import SpentToken
+    from web.extensions import db
+
+    _account(app, "alice")
+    _login(client, "alice", password="wrong-password-1")
+    clock.travel(timedelta(seconds=captcha_image.LIFETIME_SECONDS + 1))
+    _login(client, "alice", password="wrong-password-1")
+    with app.app_context():
+        assert db.session.query(SpentToken).count() == 1
+
+
+def _signed_in_with_totp(app, client, secret):
+    _login(client, "rui")
+    _post(client, "/auth/second-factor", {"code": pyotp.TOTP(secret).at(clock.now())})
+    assert _signed_in(client)
+
+
+def _new_secret(client) -> str:
+    page = client.get("/auth/security").get_data(as_text=True)
+    return re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+
+
+def test_replacing_the_authenticator_needs_the_password_and_a_current_code(app, settings):
+    """A stolen session cannot swap in an attacker's key; the owner can, and other sessions end."""
+    old = pyotp.random_base32()
+    _account(app, "rui", "credit_reviewer", second_factor="totp", totp_secret=old)
+    client, other = app.test_client(), app.test_client()
+    _signed_in_with_totp(app, other, old)
+    clock.travel(timedelta(seconds=30))
+    _signed_in_with_totp(app, client, old)
+    new = _new_secret(client)
+    clock.travel(timedelta(seconds=30))
+    form = {"action": "totp", "totp_code": pyotp.TOTP(new).at(clock.now())}
+    response = _post(client, "/auth/security", form)
+    assert response.status_code == 422 and "用户名或密码错误" in _field_errors(
+        response.get_data(as_text=True), "password"
+    )
+    response = _post(client, "/auth/security", form | {"password": PASSWORD, "current_code": "1"})
+    assert "验证码错误" in _field_errors(response.get_data(as_text=True), "current_code")
+    assert _user(app, "rui").totp_secret == old
+    current = pyotp.TOTP(old).at(clock.now())
+    response = _post(
+        client, "/auth/security", form | {"password": PASSWORD, "current_code": current}
+    )
+    assert response.status_code == 302 and _user(app, "rui").totp_secret == new
+    assert client.get("/auth/security").status_code == 200  # this session goes on
+    assert other.get("/auth/security").location.startswith("/auth/login")  # that one ended
+    assert _audit_kinds(app, "rui")[-2:] == ["password_confirmed", "totp_enrolled"]
+
+
+def test_a_saved_cookie_is_worthless_after_signing_out(app, client):
+    """The cookie copied before sign-out no longer opens a page that needs sign-in."""
+    _account(app, "alice")
+    _login(client, "alice")
+    saved = _cookie(client)
+    _post(client, "/auth/logout", {})
+    client.set_cookie("session", saved)
+    assert client.get("/auth/security").location.startswith("/auth/login")
+
+
+def test_a_signed_in_session_ends_when_idle(app, client):
+    """The session cookie carries an expiry (the idle timeout), renewed by each request."""
+    _account(app, "alice")
+    response = _login(client, "alice")
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+    assert "Expires=" in cookie
+
+
+@pytest.mark.parametrize("target", ["/x\r\nX-Injected: 1", "/\t/evil.example", "/\x00//evil"])
+def test_a_next_with_control_characters_leads_home(app, client, target):
+    """A line break in `next` cannot break the answer: the person is signed in and sent home."""
+    _account(app, "alice")
+    response = _login(client, "alice", next_=target)
+    assert response.status_code == 302 and response.location == "/"
+    assert "X-Injected" not in response.headers and _signed_in(client)
+    assert _audit_kinds(app, "alice")[-1] == "login"
+
+
+def test_a_nul_in_the_username_is_just_wrong_credentials(app, client):
+    """A NUL byte (which PostgreSQL cannot store) gets the ordinary refusal, not an error."""
+    _account(app, "alice")
+    response = _login(client, "ali\x00ce")
+    assert response.status_code == 422
+    assert "用户名或密码错误" in _field_errors(response.get_data(as_text=True), "password")
+
+
+def test_over_long_registration_fields_are_refused_beside_them(app, client):
+    """A name or e-mail wider than its column is a field error naming the limit."""
+    client.get("/auth/captcha.png")
+    data = {"username": "longname", "display_name": "名" * 500, "phone": "1" * 40}
+    data |= {"email": "a@" + "b" * 300, "password": PASSWORD, "password_again": PASSWORD}
+    response = _post(client, "/auth/register", data | {"captcha": CAPTCHA})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "最多 120 个字符" in _field_errors(html, "display_name")
+    assert "最多 200 个字符" in _field_errors(html, "email")
+    assert "最多 32 个字符" in _field_errors(html, "phone")
+    assert _user(app, "longname") is None
+
+
+def test_the_lock_message_shows_the_time_in_the_readers_zone(app, client, settings):
+    """The lock-out's end is shown in China time, the zone of every other time on the pages."""
+    from zoneinfo import ZoneInfo
+
+    _account(app, "alice")
+    for _ in range(settings.login_max_failures):
+        _login(client, "alice", password="wrong-password-1")
+    html = _login(client, "alice").get_data(as_text=True)
+    until = _user(app, "alice").locked_until.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"账户已锁定，直到 {until:%Y-%m-%d %H:%M}。" in html and "UTC" not in html

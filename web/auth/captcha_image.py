@@ -1,8 +1,10 @@
 """The picture test on the sign-in and registration forms.
 
 Decision: the session (a signed but readable cookie) holds only an HMAC of the answer with a
-nonce and the time it was drawn, never the answer itself; a check consumes it, and an answer
-older than ten minutes is refused, so a solved picture cannot be replayed for long.
+nonce and the time it was drawn, never the answer itself. The cookie is on the client, so
+taking the picture out of the session cannot stop an old cookie being sent again: the nonce is
+written to `spent_tokens` when it is checked, and a nonce seen before is refused. An answer
+older than ten minutes is refused too, which is how long a spent nonce is remembered.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from captcha.image import ImageCaptcha
 from flask import Response, current_app, session
 
-from engine import clock
+from engine import accounts, clock
 from web.auth import bp
+from web.extensions import db
 
 #: No 0/O, 1/I/L: letters people cannot tell apart in a distorted picture.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -50,4 +54,14 @@ def passed(answer: str) -> bool:
         return False
     if clock.now().timestamp() - drawn["t"] > LIFETIME_SECONDS:
         return False
+    if not _spend(drawn["n"]):  # a replayed cookie: this picture was answered already
+        return False
     return hmac.compare_digest(drawn["h"], _digest(drawn["n"], drawn["t"], answer))
+
+
+def _spend(nonce: str) -> bool:
+    lifetime = timedelta(seconds=LIFETIME_SECONDS)
+    fresh = accounts.spend_token(db.session, f"captcha:{nonce}", lifetime)
+    # Kept whatever the form does next (a refused form rolls its own changes back).
+    db.session.commit()
+    return fresh
