@@ -8,6 +8,7 @@ offer (for example, who receives the next task). A task without a form accepts n
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -87,15 +88,31 @@ def validate(schema_json: str | None, data: Any) -> dict[str, Any]:
         return {}
     validator = _validator(schema_json)
     allowed = list(validator.schema.get("properties", {}))
-    errors = [
+    infinite = _non_finite(data)  # one plain reason: NaN slips past every bound, ∞ fails oddly
+    errors = [FieldError(path, "must be a finite number") for path in infinite]
+    errors += [
         FieldError(_field(e), _message(e))
         for e in validator.iter_errors(data)
-        if e.validator != "additionalProperties"
+        if e.validator != "additionalProperties" and _field(e) not in infinite
     ]
     errors += [FieldError(k, "this form has no such field") for k in data if k not in allowed]
     if errors:
         raise Invalid(sorted(errors, key=lambda e: _form_order(e.field, allowed)))
     return data
+
+
+def _non_finite(value: Any, path: str = "") -> list[str]:
+    """Paths of the numbers that are NaN or ±Infinity: JSON Schema's "number" accepts them, but
+    no amount is infinite and the audit trail (strict JSON) could not record them."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [path or "(form)"]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    return [p for k, v in items for p in _non_finite(v, f"{path}/{k}".strip("/"))]
 
 
 def _form_order(field: str, allowed: list[str]) -> tuple[int, str]:
