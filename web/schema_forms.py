@@ -3,7 +3,8 @@
 Decision: the schema is the only definition of a form. This module only draws fields and turns
 posted text into the types the schema names; whether the data is acceptable is decided by
 `engine.forms.validate` (the same check the API gets), whose errors come back next to the
-fields. Arrays of uploaded documents are drawn by the applicant area, which owns uploads.
+fields, in the reader's language (`web.engine_words`). Arrays of uploaded documents are drawn
+by the applicant area, which owns uploads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from engine.errors import FieldError
+from web.engine_words import words
 
 
 @dataclass
@@ -122,7 +124,7 @@ def fields(
                 help=str(ui.get("ui:help") or ui.get("ui:description") or ""),
                 options=_options(prop, ui),
                 value=values.get(name, prop.get("default")),
-                errors=[e.message for e in errors or [] if e.field.split("/")[0] == name],
+                errors=[words(e.message) for e in errors or [] if e.field.split("/")[0] == name],
                 attrs=_attrs(prop),
                 schema=prop,
             )
@@ -133,7 +135,7 @@ def fields(
 def form_errors(errors: list[FieldError], schema: dict) -> list[str]:
     """Errors that belong to no single field (drawn above the form)."""
     names = set(schema.get("properties", {}))
-    return [f"{e.field}: {e.message}" for e in errors if e.field.split("/")[0] not in names]
+    return [f"{e.field}: {words(e.message)}" for e in errors if e.field.split("/")[0] not in names]
 
 
 def _coerce(prop: dict, raw: str) -> Any:

@@ -11,6 +11,7 @@ from web import settings_of
 from web.access import applicant_required, current_actor
 from web.apply import bp
 from web.apply.pages import progress_url
+from web.engine_words import words
 from web.extensions import db
 
 PER_PAGE = 20
@@ -33,20 +34,8 @@ def withdraw(instance_id: int):
         )
     except Conflict as refused:
         db.session.rollback()
-        flash(_conflict_message(refused), "error")
+        flash(words(str(refused)), "error")
         return redirect(url_for("apply.mine")), 303
     db.session.commit()
     flash(gettext("Application %(ref)s was withdrawn.", ref=row.reference))
     return redirect(url_for("apply.mine")), 303
-
-
-def _conflict_message(refused: Conflict) -> str:
-    return gettext(str(refused)) if str(refused) in WITHDRAW_REFUSALS else str(refused)
-
-
-#: The engine's reasons (English message ids), so the flash speaks the page's language.
-WITHDRAW_REFUSALS = (
-    applications.REVIEW_STARTED,
-    applications.NOT_ACTIVE_COMPLETED,
-    applications.NOT_ACTIVE_WITHDRAWN,
-)

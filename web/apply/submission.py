@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from engine import applications, forms
@@ -79,8 +80,14 @@ def confirm(key: str):
 @bp.post("/new/<key>/submit")
 @applicant_required
 def submit(key: str):
+    """Consume the draft and start the application in one transaction: a second click finds
+    no draft and is told the application went in, instead of starting another."""
     form = applications.application_form(db.session, key)
-    values, docs = drafts.load(key, current_user.username)
+    taken = drafts.consume(key, current_user.username)
+    if taken is None and drafts.was_saved(key):
+        flash(gettext("This application was already submitted."))
+        return redirect(url_for("apply.mine")), 303
+    values, docs = taken or ({}, {})
     settings = settings_of(current_app)
     try:
         row = applications.submit(

@@ -16,6 +16,7 @@ from engine.errors import Conflict, FieldError, Invalid
 from web import schema_forms, settings_of
 from web.access import applicant_required, current_actor
 from web.apply import bp, drafts, uploads
+from web.engine_words import words
 from web.extensions import db
 
 
@@ -64,14 +65,16 @@ def _render(task, values, docs, errors: list[FieldError], status: int = 200):
         fields=schema_forms.fields(form.schema, form.uischema, values, errors),
         documents=uploads.draw(form.schema, form.uischema, docs, errors),
         form_errors=schema_forms.form_errors([e for e in errors if e.field != "code"], form.schema),
-        code_errors=[e.message for e in errors if e.field == "code"],
+        code_errors=[words(e.message) for e in errors if e.field == "code"],
         method=method,
     ), status
 
 
 def _gone(refused: Conflict):
     db.session.rollback()
-    flash(gettext("This task can no longer be completed: %(why)s", why=str(refused)), "error")
+    flash(
+        gettext("This task can no longer be completed: %(why)s", why=words(str(refused))), "error"
+    )
     return redirect(url_for("apply.mine")), 303
 
 
@@ -132,7 +135,7 @@ def send_code(instance_id: int, task_id: int):
         second_factor.send_code(db.session, settings_of(current_app), current_user.user, "sign")
     except Invalid as refused:
         db.session.rollback()
-        flash(gettext(refused.errors[0].message), "error")
+        flash(words(refused.errors[0].message), "error")
     else:
         db.session.commit()
         flash(gettext("A code was sent to your phone."))

@@ -89,8 +89,8 @@ def receive(
                 kept.append(
                     documents.store(db.session, _settings(), owner, kind, upload.filename, content)
                 )
-            except documents.Refused as refused:
-                errors.append(FieldError(name, gettext(refused.template, **refused.params)))
+            except documents.Refused as refused:  # drawn in the reader's language by the field
+                errors += [FieldError(name, e.message) for e in refused.errors]
         result[name] = kept
     return result, errors
 

@@ -10,6 +10,7 @@ from engine import accounts
 from engine import second_factor as factors
 from engine.errors import Invalid
 from web.auth import bp, captcha_image, gate
+from web.engine_words import words
 from web.extensions import db
 
 
@@ -17,7 +18,7 @@ def field_errors(err: Invalid) -> dict[str, list[str]]:
     """The engine's reasons by field, in the reader's language."""
     errors: dict[str, list[str]] = {}
     for e in err.errors:
-        errors.setdefault(e.field, []).append(gettext(e.message))
+        errors.setdefault(e.field, []).append(words(e.message))
     return errors
 
 
@@ -42,16 +43,26 @@ def login():
         user = accounts.authenticate(db.session, gate.settings(), username, password)
     except accounts.AccountLocked as err:
         db.session.commit()  # the refusal is audited
-        until = format_datetime(err.until, "yyyy-MM-dd HH:mm")
-        return _login_page(
-            {"password": [gettext("This account is locked until %(time)s UTC.", time=until)]}
-        )
+        return _login_page({"password": [locked_message(err.until)]})
     except Invalid as err:
         db.session.commit()  # the failure counts toward the lock-out
         return _login_page(field_errors(err))
-    response = gate.after_password(user, _next())
-    db.session.commit()
-    return response
+    target = gate.after_password(user, _next())
+    db.session.commit()  # the sign-in is recorded before anything can go wrong on the way out
+    return redirect(target)
+
+
+def locked_message(until) -> str:
+    """Until when the account is locked, in the reader's time zone (the app's, China time)."""
+    when = format_datetime(until, "yyyy-MM-dd HH:mm")
+    return gettext("This account is locked until %(time)s.", time=when)
+
+
+def _locked_out(user):
+    """A locked account cannot finish signing in, whatever code it brings."""
+    gate.fresh_session()
+    flash(locked_message(user.locked_until), "error")
+    return redirect(url_for("auth.login"))
 
 
 def _factor_page(user, errors: dict | None = None):
@@ -72,6 +83,8 @@ def second_factor():
     if user is None:
         flash(gettext("Please sign in again."), "error")
         return redirect(url_for("auth.login"))
+    if accounts.locked(user):
+        return _locked_out(user)
     if request.method == "GET":
         return _factor_page(user)
     if request.form.get("action") == "send":
@@ -95,12 +108,9 @@ def _check_code(user):
     try:
         factors.check(db.session, settings, user, request.form.get("code", ""), "login")
     except Invalid as err:
-        accounts.second_factor_failed(db.session, settings, user)
-        db.session.commit()
+        db.session.commit()  # the wrong code counts toward the lock-out (engine.second_factor)
         if accounts.locked(user):
-            gate.fresh_session()
-            flash(gettext("Too many wrong codes: the account is locked for a while."), "error")
-            return redirect(url_for("auth.login"))
+            return _locked_out(user)
         return _factor_page(user, field_errors(err))
     target = gate.pending_next()
     gate.sign_in(user)
@@ -113,7 +123,7 @@ def _check_code(user):
 def logout():
     if request.method == "GET":  # a link only asks: signing out changes state, so it is a POST
         return render_template("auth/logout.html")
-    accounts.record(db.session, gate.settings(), current_user.user, "logout")
+    accounts.signed_out(db.session, gate.settings(), current_user.user)
     db.session.commit()
     logout_user()
     gate.fresh_session()

@@ -14,8 +14,9 @@ from engine import inbox, review, runtime
 from engine.errors import Conflict, Forbidden, Invalid
 from web import schema_forms
 from web.access import current_actor, staff_required
+from web.engine_words import words
 from web.extensions import db
-from web.inbox import bp, reasons
+from web.inbox import bp
 from web.inbox.pages import draw_task
 
 
@@ -28,11 +29,11 @@ def _refused(err: Exception, task_id: int):
     db.session.rollback()
     if isinstance(err, Conflict):
         flash(
-            gettext("Someone else got there first: %(reason)s", reason=reasons.explain(err)),
+            gettext("Someone else got there first: %(reason)s", reason=words(str(err))),
             "error",
         )
         return redirect(url_for("inbox.index"))
-    flash(gettext("Not allowed: %(reason)s", reason=reasons.explain(err)), "error")
+    flash(gettext("Not allowed: %(reason)s", reason=words(str(err))), "error")
     return redirect(url_for("inbox.task", task_id=task_id))
 
 

@@ -17,8 +17,9 @@ from werkzeug.routing import BuildError
 from engine import clock
 from engine.identifiers import CHINA
 from engine.models import Group
+from web.engine_words import words
 from web.extensions import db
-from web.inbox import bp, reasons
+from web.inbox import bp
 
 TYPE_NAMES = {
     "personal_loan": lazy_gettext("Personal loan"),
@@ -71,5 +72,5 @@ def helpers():
         "document_url": document_url,
         "locale": locale(),
         "now": clock.now(),
-        "explain": reasons.explain,
+        "explain": words,
     }
