@@ -5,7 +5,9 @@ event's hash is an HMAC-SHA256, keyed by the secret key, over its canonical JSON
 previous event's hash; the `audit_streams` row holds the last seq and head hash. So an edited,
 deleted, reordered or hand-inserted row no longer verifies, and without the key nobody can forge
 a replacement chain. Appends are optimistic: the stream row's version counter makes a concurrent
-append to the same stream fail with `Conflict` instead of forking the chain.
+append to the same stream fail with `Conflict` instead of forking the chain. Events are only
+ever inserted, so the unit of work does not track them: they are queued and written as one Core
+INSERT at the end of the session's next flush, after the stream rows' version checks.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from itertools import groupby
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, event, exists, select
+from sqlalchemy import Row, event, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -94,11 +96,17 @@ def append(
     }
     event = AuditEvent(**fields, hash=_sign(key, fields))
     head.last_seq, head.head_hash = event.seq, event.hash
-    session.add(event)
+    # Not `session.add`: the head's change makes the session dirty, so a flush is due anyway.
+    session.info.setdefault(_QUEUED, []).append(event)
     return event
 
 
 _HEADS = "audit_heads"
+_QUEUED = "audit_queued"
+_TABLE = AuditEvent.__table__
+# (stream, seq) is unique: it maps each returned id to its event whatever order the rows come
+# back in, so the rows go as one multi-row INSERT (`sort_by_parameter_order` would split them).
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.stream, _TABLE.c.seq)
 
 
 def _head(session: Session, stream: str) -> AuditStream:
@@ -121,6 +129,22 @@ def _forget_heads(session: Session, transaction) -> None:
     # transaction (or a savepoint, which may roll back) ends.
     if transaction.parent is None or transaction.nested:
         session.info.pop(_HEADS, None)
+        session.info.pop(_QUEUED, None)  # a commit flushed them; a rollback drops them
+
+
+@event.listens_for(Session, "after_flush")
+def _insert_queued(session: Session, _context) -> None:
+    # After the unit of work, so a lost race surfaces first as the stream row's version check
+    # (or its primary key), and inside the flush, so a failure here rolls it back whole.
+    events = session.info.pop(_QUEUED, None)
+    if not events:
+        return
+    rows = [{name: getattr(e, name) for name in (*_HASHED, "hash")} for e in events]
+    ids = {
+        (stream, seq): new_id for new_id, stream, seq in session.connection().execute(_INSERT, rows)
+    }
+    for audit_event in events:  # callers and tests name events by id, as before
+        audit_event.id = ids[audit_event.stream, audit_event.seq]
 
 
 def flush(session: Session) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -214,8 +214,17 @@ def _self_contained(forms: dict[str, str]) -> dict[str, str]:
     }
 
 
+#: Only the uid: the cache has the rest, and the row's specs text is large. Built once.
+_LIVE_UID = (
+    select(BundleVersion.uid)
+    .where(BundleVersion.bundle_key == bindparam("key"))
+    .order_by(BundleVersion.version.desc())
+    .limit(1)
+)
+
+
 def load_live(session: Session, key: str) -> LoadedVersion:
-    row = live_version(session, key)
-    if row is None:
+    uid = session.scalar(_LIVE_UID, {"key": key})
+    if uid is None:
         raise NotFound(f"no process `{key}` is deployed")
-    return load(session, uid=row.uid)
+    return load(session, uid=uid)

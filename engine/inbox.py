@@ -284,6 +284,7 @@ def claim(session: Session, settings: Settings, task_id: int, actor: Actor) -> T
 def release(session: Session, settings: Settings, task_id: int, actor: Actor) -> TaskView:
     """Give a claimed task back to its group."""
     task = _get(session, task_id)
+    permissions.must_see_task(session, task, actor)
     if task.state != "claimed":
         raise TaskConflict(f"this task is {task.state}, not claimed")
     if task.assignee != actor.username:

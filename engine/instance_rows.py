@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine import assignment, clock, spiff
@@ -27,23 +27,31 @@ OPEN_CALLS = ("pending", "waiting")
 def sync(session: Session, loaded) -> list[ServiceCall]:
     """Add rows for new ready user tasks and service calls; close rows of vanished tasks.
 
-    Returns the service calls added, so the caller can record that they were requested.
+    Returns the service calls added, so the caller can record that they were requested, and
+    leaves the rows it read or added, and the service tasks now waiting, on `loaded`.
     """
-    row, workflow, version = loaded.row, loaded.workflow, loaded.version
-    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    row, version = loaded.row, loaded.version
+    # One pass over the task tree for the three kinds of work (each filter keeps its order).
+    active = loaded.workflow.get_tasks(
+        state=TaskState.READY | TaskState.STARTED | TaskState.WAITING
+    )
+    ready = {str(t.id): t for t in active if t.state == TaskState.READY and t.task_spec.manual}
     # Every row of the instance, closed ones too: a task once recorded is never added again.
-    known = {
-        h.task_id: h
-        for h in session.scalars(select(HumanTask).where(HumanTask.instance_id == row.id))
-    }
+    humans = loaded.humans
+    if humans is None:
+        humans = session.scalars(select(HumanTask).where(HumanTask.instance_id == row.id)).all()
+    known = {h.task_id: h for h in humans}
     for task_id, human in known.items():
         if human.state in OPEN and task_id not in ready:
             human.state = "cancelled"  # an interrupting event or a cancelled branch took it away
-    session.add_all(
+    new = [
         _human_task(row, task, version) for task_id, task in ready.items() if task_id not in known
-    )
-    added = _sync_service_calls(session, row, workflow, loaded.waiting_calls)
-    row.next_due_at = next_due(workflow)  # after the queries: one UPDATE of the row, not two
+    ]
+    session.add_all(new)
+    loaded.humans = [*humans, *new]
+    added = _sync_service_calls(session, loaded, active)
+    # after the queries: one UPDATE of the row, not two
+    row.next_due_at = _earliest(t for t in active if t.state == TaskState.WAITING)
     _sync_filters(row, ready.values())
     return added
 
@@ -87,13 +95,46 @@ def risk_grade(data: dict) -> str | None:
     return None
 
 
-def waiting_service_tasks(workflow: BpmnWorkflow) -> set[str]:
-    """Ids of service tasks waiting for their operator (their calls may need closing later)."""
-    return {
-        str(t.id)
-        for t in workflow.get_tasks(state=TaskState.STARTED)
-        if spiff.SERVICE_CALL_KEY in t.internal_data
-    }
+# Built once: a statement object keeps its cache key, so running it again costs no rebuilding.
+_HUMANS_WITH = select(HumanTask).where(
+    HumanTask.instance_id
+    == select(HumanTask.instance_id).where(HumanTask.id == bindparam("id")).scalar_subquery()
+)
+_CALLS_WITH = (
+    select(ServiceCall)
+    .where(
+        ServiceCall.instance_id
+        == select(ServiceCall.instance_id)
+        .where(ServiceCall.id == bindparam("id"))
+        .scalar_subquery()
+    )
+    .execution_options(populate_existing=True)
+)
+
+
+def humans_with(session: Session, human_task_id: int) -> list[HumanTask]:
+    """Every human-task row of the instance that task `human_task_id` belongs to, in one query
+    (empty if there is no such task): what completing it checks and then syncs."""
+    return list(session.scalars(_HUMANS_WITH, {"id": human_task_id}))
+
+
+def calls_with(session: Session, call_id: int) -> list[ServiceCall]:
+    """Every service-call row of the instance that call `call_id` belongs to, read fresh, in
+    one query (empty if there is no such call): what applying its outcome checks and syncs."""
+    return list(session.scalars(_CALLS_WITH, {"id": call_id}))
+
+
+def open_work(workflow: BpmnWorkflow) -> tuple[set[str], bool]:
+    """In one pass over the ready and started tasks: ids of the service tasks waiting for
+    their operator (their calls may need closing later), and whether any user task is ready."""
+    waiting, someone_ready = set(), False
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED):
+        if task.state == TaskState.STARTED:
+            if spiff.SERVICE_CALL_KEY in task.internal_data:
+                waiting.add(str(task.id))
+        elif task.task_spec.manual:
+            someone_ready = True
+    return waiting, someone_ready
 
 
 def _human_task(row: ProcessInstance, task, version) -> HumanTask:
@@ -127,18 +168,27 @@ def sla_due(task) -> datetime | None:
     return min((d for d in due if d is not None), default=None)
 
 
-def _sync_service_calls(
-    session: Session, row: ProcessInstance, workflow: BpmnWorkflow, waited_before: set[str]
-) -> list[ServiceCall]:
-    """A row for each service task that asked for a call; open calls of vanished tasks close."""
+def _sync_service_calls(session: Session, loaded, active: list) -> list[ServiceCall]:
+    """A row for each service task that asked for a call; open calls of vanished tasks close.
+
+    Open call rows are exactly the calls of the service tasks that waited in the stored state
+    (`waiting_calls`), and a task that started since has no row yet: so when nothing waited,
+    no row needs reading.
+    """
+    row, waited_before = loaded.row, loaded.waiting_calls
     started = {
         str(t.id): t
-        for t in workflow.get_tasks(state=TaskState.STARTED)
-        if spiff.SERVICE_CALL_KEY in t.internal_data
+        for t in active
+        if t.state == TaskState.STARTED and spiff.SERVICE_CALL_KEY in t.internal_data
     }
+    loaded.waiting_calls = set(started)
     if not started and not waited_before:
         return []  # nothing waits on an operator, before or now: no call row can change
-    calls = session.scalars(select(ServiceCall).where(ServiceCall.instance_id == row.id)).all()
+    calls = loaded.calls
+    if calls is None and not waited_before:
+        calls = []
+    elif calls is None:
+        calls = session.scalars(select(ServiceCall).where(ServiceCall.instance_id == row.id)).all()
     for call in calls:
         if call.status in OPEN_CALLS and call.task_id not in started:
             # an interrupting event or a cancelled branch took the task away: never run it
@@ -146,6 +196,7 @@ def _sync_service_calls(
     known = {call.task_id for call in calls}
     added = [_service_call(row, task) for task_id, task in started.items() if task_id not in known]
     session.add_all(added)
+    loaded.calls = [*calls, *added]
     return added
 
 
@@ -161,9 +212,10 @@ def _service_call(row: ProcessInstance, task) -> ServiceCall:
     )
 
 
-def next_due(workflow: BpmnWorkflow) -> datetime | None:
-    """Earliest due time of any waiting timer, so the scheduler can find it by index."""
-    due = [_timer_due(t) for t in workflow.get_tasks(state=TaskState.WAITING)]
+def _earliest(waiting) -> datetime | None:
+    """Earliest due time of the waiting timers among `waiting`, so the scheduler can find the
+    instance by index."""
+    due = [_timer_due(t) for t in waiting]
     return min((d for d in due if d is not None), default=None)
 
 

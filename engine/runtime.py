@@ -55,6 +55,10 @@ class Loaded:
     actions: list[Action] = field(default_factory=list)
     #: Service tasks that were waiting for an operator when loaded (see instance_rows.sync).
     waiting_calls: set[str] = field(default_factory=set)
+    #: Every human-task / service-call row of the instance, when already read in this
+    #: transaction or known to be none (None: `instance_rows.sync` reads them).
+    humans: list[HumanTask] | None = None
+    calls: list[ServiceCall] | None = None
 
     def apply(self, action: Action) -> None:
         """Change the workflow (complete a task, fire timers…) in a way `good_state` can replay."""
@@ -113,11 +117,12 @@ def start(
         started_by=actor.username,
         state="",  # written by `advance`, in this same transaction
     )
-    session.add(row)
     # The number people quote: issued at submission, by the bank's calendar day (China time).
+    # Issued before the row is added, so the row is one INSERT with it.
     row.reference = identifiers.issue_reference(session, version.key, _bank_day())
+    session.add(row)
     session.flush()
-    loaded = Loaded(row, workflow, version)
+    loaded = Loaded(row, workflow, version, humans=[], calls=[])  # new: it has no rows yet
     loaded.apply(lambda wf: _set_start_data(wf, data))
     detail = {"version": version.version, "reference": row.reference, "data": data}
     record(session, settings, row, "start", actor.username, detail)
@@ -134,7 +139,16 @@ def _set_start_data(workflow: BpmnWorkflow, data: dict[str, Any]) -> None:
         task.set_data(**data)
 
 
-def load(session: Session, settings: Settings, instance_id: int) -> Loaded:
+def load(
+    session: Session,
+    settings: Settings,
+    instance_id: int,
+    *,
+    humans: list[HumanTask] | None = None,
+    calls: list[ServiceCall] | None = None,
+) -> Loaded:
+    """The instance with its workflow; `humans` / `calls`: all its rows of that kind, if the
+    caller read them already (saves `instance_rows.sync` the query)."""
     row = session.get(ProcessInstance, instance_id)
     if row is None:
         raise NotFound(f"no application process #{instance_id}")
@@ -142,8 +156,14 @@ def load(session: Session, settings: Settings, instance_id: int) -> Loaded:
     workflow = spiff.state_from_json(
         row.state, version.specs, row.process_id, settings.script_step_limit
     )
-    waiting = instance_rows.waiting_service_tasks(workflow)
-    return Loaded(row, workflow, version, base_state=row.state, waiting_calls=waiting)
+    waiting, someone_ready = instance_rows.open_work(workflow)
+    if humans is None and not someone_ready:
+        # No user task was ready, so no inbox row is open, and a task ready after this request
+        # has never had one: `sync` has no row to read.
+        humans = []
+    return Loaded(
+        row, workflow, version, row.state, waiting_calls=waiting, humans=humans, calls=calls
+    )
 
 
 def _run_on(session: Session, settings: Settings, loaded: Loaded, actor: str, defer: bool):
@@ -188,7 +208,6 @@ def advance(session: Session, settings: Settings, loaded: Loaded, actor: str) ->
         record(session, settings, row, "service_request", actor, detail)
     row.state = spiff.state_to_json(workflow)
     loaded.base_state, loaded.actions = row.state, []
-    loaded.waiting_calls = instance_rows.waiting_service_tasks(workflow)
     row.error_message = row.error_task = None
     if workflow.is_completed():
         row.status, row.completed_at, row.next_due_at = "completed", clock.now(), None
@@ -280,11 +299,12 @@ def complete_task(
 ) -> HumanTask:
     """Complete a ready user task with form data the task's form accepts, then run on (or,
     with `defer`, hand the instance to a worker that does)."""
-    human = session.get(HumanTask, human_task_id)
+    humans = instance_rows.humans_with(session, human_task_id)
+    human = next((h for h in humans if h.id == human_task_id), None)
     if human is None:
         raise NotFound(f"no task #{human_task_id}")
-    loaded = load(session, settings, human.instance_id)
-    may_act(session, human, actor)
+    loaded = load(session, settings, human.instance_id, humans=humans)
+    may_act(session, human, actor, tasks=humans)
     schema = loaded.version.forms.get(human.form) if human.form else None
     data = forms.validate(schema, data)
     if loaded.row.status == "error":

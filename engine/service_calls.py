@@ -15,10 +15,10 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import bundles, clock, dispatch, operators, runtime, spiff
+from engine import bundles, clock, dispatch, instance_rows, operators, runtime, spiff
 from engine.config import Settings
 from engine.directory import SYSTEM
 from engine.errors import Conflict, NotFound
@@ -93,22 +93,25 @@ def invoke(call: ServiceCall, info: operators.CallInfo) -> Outcome:
 @runtime.guarded
 def apply(session: Session, settings: Settings, call_id: int, outcome: Outcome) -> None:
     """Record `outcome` for a pending call: complete its task, schedule a retry, or fail."""
-    call = session.get(ServiceCall, call_id, populate_existing=True)
+    calls = instance_rows.calls_with(session, call_id)  # fresh: the status decides
+    call = next((c for c in calls if c.id == call_id), None)
     if call is None:
         raise NotFound(f"no service call #{call_id}")
     if call.status != "pending":
         return
     with session.no_autoflush:  # one UPDATE of the call with everything, not one per query
-        _record_outcome(session, settings, call, outcome)
+        _record_outcome(session, settings, call, outcome, calls)
     runtime.flush(session)
 
 
-def _record_outcome(session: Session, settings: Settings, call: ServiceCall, outcome) -> None:
+def _record_outcome(
+    session: Session, settings: Settings, call: ServiceCall, outcome, calls: list[ServiceCall]
+) -> None:
     call.attempts += 1
     if outcome.waiting:
         call.status = "waiting"
     elif outcome.result is not None:
-        _complete(session, settings, call, outcome.result)
+        _complete(session, settings, call, outcome.result, calls)
     elif outcome.retry and call.attempts < MAX_ATTEMPTS:
         _retry_later(session, settings, call, outcome.error or "failed")
     else:
@@ -129,8 +132,15 @@ def complete_later(
     runtime.flush(session)
 
 
-def _complete(session: Session, settings: Settings, call: ServiceCall, result: dict) -> None:
-    loaded = runtime.load(session, settings, call.instance_id)
+def _complete(
+    session: Session,
+    settings: Settings,
+    call: ServiceCall,
+    result: dict,
+    calls: list[ServiceCall] | None = None,
+) -> None:
+    """Answer the call's task and run on; `calls`: every call row of the instance, if read."""
+    loaded = runtime.load(session, settings, call.instance_id, calls=calls)
     task = loaded.workflow.get_task_from_id(UUID(call.task_id))
     call.status, call.result, call.finished_at, call.error = "done", result, clock.now(), None
     if task is None or task.state != TaskState.STARTED:
@@ -196,10 +206,19 @@ def _give_up(session: Session, settings: Settings, call: ServiceCall, error: str
     )
 
 
+#: The instance comes along with the call: `call_info` then finds it in the session. Built once.
+_CALL_AND_INSTANCE = (
+    select(ServiceCall, ProcessInstance)
+    .join(ProcessInstance, ProcessInstance.id == ServiceCall.instance_id)
+    .where(ServiceCall.id == bindparam("id"))
+)
+
+
 def run_call(session_factory: sessionmaker, settings: Settings, call_id: int) -> None:
     """Read, run and apply one call, each database step its own short transaction."""
     with session_factory() as session:
-        call = session.get(ServiceCall, call_id)
+        found = session.execute(_CALL_AND_INSTANCE, {"id": call_id}).first()
+        call = found[0] if found else None
         if call is None or call.status != "pending":
             return
         info = call_info(session, settings, call, session_factory)

@@ -9,7 +9,7 @@ import pytest
 
 from engine import clock, inbox, runtime, service_calls
 from engine.directory import Actor, add_user
-from engine.errors import Forbidden, Invalid, TaskConflict
+from engine.errors import Forbidden, Invalid, NotFound, TaskConflict
 from engine.identifiers import CHINA
 from engine.models import HumanTask, ProcessInstance
 from tests.factories import (
@@ -52,7 +52,8 @@ def inbox_of(session_factory, actor) -> list[str]:
 
 
 def test_the_application_form_goes_to_the_person_who_started(session_factory, settings):
-    """Only the applicant sees and may fill in their own form; another applicant may not."""
+    """Only the applicant sees and may fill in their own form; to another applicant it does not
+    exist (the same answer as an unknown task, so ids cannot be probed)."""
     with session_factory.begin() as session:
         deploy_sample(session, settings)
         runtime.start(session, settings, "sample_approval", {}, APPLICANT)
@@ -64,7 +65,10 @@ def test_the_application_form_goes_to_the_person_who_started(session_factory, se
         lambda s: runtime.complete_task(s, settings, task.id, OTHER_APPLICANT, application()),
         lambda s: inbox.claim(s, settings, task.id, OTHER_APPLICANT),
     ):
-        with session_factory.begin() as session, pytest.raises(Forbidden, match="another person"):
+        with (
+            session_factory.begin() as session,
+            pytest.raises(NotFound, match=f"no task #{task.id}"),
+        ):
             act(session)
     with session_factory.begin() as session, pytest.raises(TaskConflict, match="not claimed"):
         inbox.release(session, settings, task.id, APPLICANT)
@@ -83,10 +87,12 @@ def test_a_group_task_is_in_every_group_members_inbox_and_nobody_elses(
 def test_someone_outside_the_group_may_neither_claim_nor_complete(
     review_task, session_factory, settings
 ):
-    """The branch manager is refused the credit review: Forbidden, and nothing changes."""
-    with session_factory.begin() as session, pytest.raises(Forbidden, match="group you are not in"):
+    """The branch manager, whose group never touched the application, is told the credit review
+    does not exist (as for an unknown id), and nothing changes."""
+    unknown = f"no task #{review_task.id}"
+    with session_factory.begin() as session, pytest.raises(NotFound, match=unknown):
         inbox.claim(session, settings, review_task.id, MANAGER)
-    with session_factory.begin() as session, pytest.raises(Forbidden, match="group you are not in"):
+    with session_factory.begin() as session, pytest.raises(NotFound, match=unknown):
         runtime.complete_task(session, settings, review_task.id, MANAGER, review())
     task = human_tasks(session_factory, review_task.instance_id)[-1]
     assert (task.state, task.assignee) == ("ready", None)
