@@ -21,7 +21,7 @@ import waitress
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from engine import accounts, audit, bundles, dispatch, jobs, schema, worker
+from engine import accounts, audit, bundles, dispatch, fault_injection, jobs, schema, worker
 from engine.config import ConfigError, Settings
 from engine.db import make_engine
 from engine.errors import ApprovalError, ValidationFailed
@@ -276,6 +276,7 @@ def web_app(settings: Settings) -> Flask:
     """One web process's app, made after the fork, with its own connection to the broker."""
     app = create_app(settings)
     dispatch.install(jobs.CeleryPublisher(worker.make_celery(settings)))
+    fault_injection.install(settings)  # crash tests only: nothing unless APPROVAL_TEST_* are set
     return app
 
 

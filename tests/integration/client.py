@@ -1,17 +1,14 @@
-"""Stand-ins for web requests in processes of their own: what a view does, and nothing else.
+"""Contenders for the race tests, each in a process of its own (`multiprocessing`): what a view
+or a worker job does, and nothing else, all started together at a barrier.
 
-`python -m tests.integration.client TASK_ID USERNAME GROUP JSON` completes a task the way the
-web app will (`defer=True`, publishing to the broker after commit) and prints `ok`; the settings
-come from the environment, so a test can slow its commit down and kill it in the middle.
-`race` is the same request for `multiprocessing`: all start together at a barrier.
+`race` completes a task the way the web app does (`defer=True`, publishing to the broker after
+commit); `fire` runs the `fire_timer` job. Their settings come with them, so a test can slow
+their commits down (the HTTP tests go to real web processes: tests/integration/api.py).
 """
 
 from __future__ import annotations
 
-import json
-import sys
-
-from engine import dispatch, fault_injection, jobs, runtime, worker
+from engine import fault_injection, jobs, runtime
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
 from engine.directory import Actor
@@ -22,15 +19,6 @@ def complete(settings: Settings, task_id: int, actor: Actor, data: dict) -> None
     sessions = make_session_factory(make_engine(settings.database_url))
     with sessions.begin() as session:
         runtime.complete_task(session, settings, task_id, actor, data, defer=True)
-
-
-def main(argv: list[str]) -> None:
-    task_id, username, group, data = argv
-    settings = Settings.from_env()
-    fault_injection.install(settings)
-    dispatch.install(jobs.CeleryPublisher(worker.make_celery(settings)))
-    complete(settings, int(task_id), Actor(username, frozenset({group})), json.loads(data))
-    print("ok", flush=True)
 
 
 def race(env: dict[str, str], barrier, results, task_id: int, actor: Actor, data: dict) -> None:
@@ -59,7 +47,3 @@ def fire(env: dict[str, str], barrier, results, instance_id: int) -> None:
         results.put("conflict")
     except Exception as err:
         results.put(f"error: {type(err).__name__}: {err}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

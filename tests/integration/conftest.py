@@ -102,7 +102,8 @@ def deployment_settings(tmp_path: Path, **env: str) -> Settings:
 
 @dataclass
 class Deployment:
-    """The processes of one deployment; this test process acts as the web app's requests."""
+    """The processes of one deployment; requests go to its `approval web` over HTTP
+    (tests/integration/api.py), or this test process plays them (tests/integration/steps.py)."""
 
     settings: Settings
     logs: Path
@@ -135,6 +136,13 @@ class Deployment:
         )
         self.processes.append(process)
         return process
+
+    def serve(self, **extra: str) -> str:
+        """Start `approval web` on a free port and wait for its health check; its base URL."""
+        port = free_port()
+        self.start("web", APPROVAL_WEB_BIND=f"127.0.0.1:{port}", **extra)
+        self.wait(lambda: self.healthy("web", port), 60, "the web health check")
+        return f"http://127.0.0.1:{port}"
 
     def healthy(self, service: str, port: int | None = None) -> bool:
         argv = compose.healthcheck(service, port)

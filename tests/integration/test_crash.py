@@ -2,27 +2,28 @@
 
 Workers run with fault injection (`engine/fault_injection.py`): a slow operator and a pause
 before every commit, each logged, so a kill can be aimed inside an engine step's transaction or
-inside a service call. `APPROVAL_TEST_CRASH_KILLS` sets the kills per phase (default 10).
+inside a service call. `APPROVAL_TEST_CRASH_KILLS` sets the kills per phase (default 10). The
+web processes (gunicorn, `web.cli.web_app`) get the slow commit too, so a kill can be
+aimed inside a request served over HTTP.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
-import json
 import os
 import random
 import signal
-import sys
 import threading
 import time
 
 import pytest
+import requests
 
 from engine import runtime
 from engine.models import HumanTask, ProcessInstance
-from tests.factories import APPLICANT, REVIEWER, application, deploy_scenario
-from tests.integration import compose, mail, steps
+from tests.factories import APPLICANT, MANAGER, REVIEWER, application, deploy_scenario, review
+from tests.integration import api, compose, mail, steps
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -184,54 +185,109 @@ def test_workers_killed_while_sending_notifications_send_each_message_once(produ
 
 
 def _completion_state(deployment, instance_id: int, task_id: int, version_before: int) -> str:
-    """ "fully" or "not at all"; anything in between fails the test."""
+    """ "fully" or "not at all" for the review of the application; anything in between fails."""
     with deployment.sessions() as session:
         human = session.get(HumanTask, task_id)
         row = session.get(ProcessInstance, instance_id)
         loaded = runtime.load(session, deployment.settings, instance_id)
-        submitted = any(t.data.get("amount") == 80000 for t in loaded.workflow.get_tasks())
+        decided = any(t.data.get("decision") == "approve" for t in loaded.workflow.get_tasks())
         kinds = steps.event_counts(deployment, instance_id)
     if human.state == "completed":
-        assert human.submitted == application() and submitted and kinds["complete"] == 1
+        assert human.submitted == review() and decided and kinds["complete"] == 2
         assert row.lock_version > version_before and row.status in ("running", "waiting")
         return "fully"
-    assert human.state == "ready" and not submitted and kinds["complete"] == 0
+    assert human.state == "ready" and not decided and kinds["complete"] == 1
     assert (row.lock_version, row.status) == (version_before, "waiting")
     return "not at all"
 
 
+#: Where a request is when its web process is killed: inside the pause before its first commit
+#: (the authentication's), inside the pause before its second (the completion's), or once the
+#: completion is in the database (before or after the answer and the publishing leave).
+AIMS = ("authentication", "completion commit", "after the commit")
+
+
+def _aim(deployment, log, aim: str, seen: int, task_id: int, answers: list) -> int | None:
+    """The live web process at `aim` now, from the fault-injection log's lines after `seen`
+    (the request's own: nothing else runs in the web processes meanwhile)."""
+    if answers and aim != AIMS[2]:
+        answer = answers[0]
+        raise AssertionError(f"answered before the {aim}: {getattr(answer, 'text', answer)}")
+    lines = steps.fault_phases(log)[seen:]
+    begun = [pid for phase, _, pid in lines if phase == "begin"]
+    ended = [pid for phase, _, pid in lines if phase == "end"]
+    if aim == AIMS[2]:
+        with deployment.sessions() as session:
+            committed = session.get(HumanTask, task_id).state == "completed"
+        pid = begun[1] if committed and len(begun) > 1 else None
+    else:
+        n = AIMS.index(aim)
+        pid = begun[n] if len(begun) > n and len(ended) == n else None
+    return pid if pid is not None and compose.alive(pid) else None
+
+
+def _request(person: api.Person, task_id: int, answers: list) -> threading.Thread:
+    """POST the review in a thread; `answers` gets the response or the connection error."""
+
+    def send() -> None:
+        try:
+            answers.append(person.post(f"/api/tasks/{task_id}/complete", {"data": review()}))
+        except requests.ConnectionError as err:
+            answers.append(err)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_a_web_process_killed_during_a_completion_leaves_it_done_fully_or_not_at_all(production):
-    """Requests killed at moments spread over their life (before, inside and after the
-    commit): each completion is all there or not there, and every application moves on."""
+    """The gunicorn process serving a reviewer's POST /api/tasks/<id>/complete is SIGKILLed
+    inside the authentication, inside the completion's commit or just after it: a kill before
+    the commit leaves nothing, after it everything, and every application moves on."""
+    base_url = production.serve(APPROVAL_TEST_SLOW_COMMIT="0.5")
     production.start("worker")
     production.start("beat")
-    ids = [steps.start(production, "sample_approval", APPLICANT) for _ in range(16)]
-    outcomes: collections.Counter = collections.Counter()
+    rui = api.person(production, base_url, REVIEWER.username, REVIEWER.groups)
+    ids = [steps.start(production, "sample_approval", APPLICANT) for _ in range(3 * len(AIMS))]
+    for instance_id in ids:
+        steps.act(production, APPLICANT, instance_id, "Task_apply", application())
     log = production.settings.instance_dir / "faults.log"
+    outcomes: collections.Counter = collections.Counter()
     for n, instance_id in enumerate(ids):
+        aim = AIMS[n % len(AIMS)]
         task = production.wait(
-            lambda i=instance_id: steps.task_of(production, APPLICANT, i, "Task_apply"), 60, "form"
+            lambda i=instance_id: steps.task_of(production, REVIEWER, i, "Task_review"),
+            60,
+            "the review",
         )
         with production.sessions() as session:
             version = session.get(ProcessInstance, instance_id).lock_version
-        argv = [sys.executable, "-m", "tests.integration.client", str(task.id), "alice", ""]
-        env = production.env(APPROVAL_TEST_SLOW_COMMIT="0.5")
-        client = compose.Process(
-            f"client{n}", [*argv, json.dumps(application())], env, production.logs / "c.log"
-        )
-        time.sleep(0.5 + n * 0.12)  # from before the transaction to after the commit
-        client.kill()
-        killed = client.popen.returncode == -signal.SIGKILL
+        production.wait(lambda: production.healthy("web", _port(base_url)), 60, "gunicorn")
+        seen, answers = len(steps.fault_phases(log)), []
+        request = _request(rui, task.id, answers)
+        at_aim = functools.partial(_aim, production, log, aim, seen, task.id, answers)
+        pid = compose.wait_for(at_aim, 30, f"the {aim}", production.processes, interval=0.005)
+        os.kill(pid, signal.SIGKILL)  # the gunicorn master starts a new web process
+        request.join(30)
+        (answer,) = answers
+        killed = isinstance(answer, requests.ConnectionError)
+        # Before the commit, the answer cannot have left; just after it, it may have.
+        assert killed or aim == "after the commit", f"{aim}: answered {answer}"
         outcome = _completion_state(production, instance_id, task.id, version)
-        outcomes[(outcome, "killed" if killed else "finished")] += 1
+        outcomes[(aim, outcome, "killed" if killed else "answered")] += 1
         if outcome == "not at all":
-            assert steps.complete(production, APPLICANT, task, application())
-    in_commit = sum(1 for what in steps.open_phases(log).values() if what.startswith("commit"))
+            assert steps.complete(production, REVIEWER, task, review())
     production.wait(
-        lambda: all(steps.task_of(production, REVIEWER, i, "Task_review") for i in ids),
+        lambda: all(steps.task_of(production, MANAGER, i, "Task_manager") for i in ids),
         120,
-        "every application to reach its review",
+        "every application to reach its branch manager",
     )
-    print(f"\nkilled requests: {dict(outcomes)}; killed inside the commit pause: {in_commit}")
-    assert outcomes[("fully", "killed")] + outcomes[("fully", "finished")] >= 1
-    assert outcomes[("not at all", "killed")] >= 1
+    print(f"\nkilled web processes: {dict(outcomes)}")
+    assert outcomes[("authentication", "not at all", "killed")] == 3
+    assert outcomes[("completion commit", "not at all", "killed")] == 3
+    after = [o for (aim, o, _), count in outcomes.items() for _ in range(count) if aim == AIMS[2]]
+    assert after == ["fully"] * 3
+
+
+def _port(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])

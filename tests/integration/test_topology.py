@@ -1,7 +1,8 @@
 """The deployments, for real: compose's services on PostgreSQL + Redis, and `approval run` alone.
 
 Each test starts the processes docker-compose.yml names (`approval web`, `worker`, `beat`) and
-runs applications through them; this test process plays the web app's requests.
+runs applications through them: people with API tokens apply and decide over HTTP (the JSON
+API), the web processes publish to the broker, the worker processes run the steps.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from engine import dispatch, jobs, worker
 from tests.factories import APPLICANT, MANAGER, REVIEWER, application, final, review
-from tests.integration import compose, steps
+from tests.integration import api, compose, steps
 from tests.integration.conftest import Deployment, deployment_settings, free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -25,36 +26,40 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         return answer.status, answer.read()
 
 
-def apply_and_decide(deployment) -> int:
-    """An 80,000 application: the applicant, the reviewer, then the branch manager decide."""
-    instance_id = steps.start(deployment, "sample_approval", APPLICANT)
-    steps.act(deployment, APPLICANT, instance_id, "Task_apply", application())
-    steps.act(deployment, REVIEWER, instance_id, "Task_review", review())
-    steps.act(deployment, MANAGER, instance_id, "Task_manager", final())
-    deployment.wait(lambda: steps.all_completed(deployment, [instance_id]), 60, "completion")
-    return instance_id
+def apply_and_decide(deployment, base_url: str) -> int:
+    """An 80,000 application over HTTP: the applicant applies, the reviewer and then the
+    branch manager claim and decide, the applicant reads it completed; its instance id."""
+    alice = api.person(deployment, base_url, APPLICANT.username)
+    rui = api.person(deployment, base_url, REVIEWER.username, REVIEWER.groups)
+    meng = api.person(deployment, base_url, MANAGER.username, MANAGER.groups)
+    applied = api.apply(alice, "sample_approval", application())
+    api.decide(deployment, rui, applied["reference"], "Task_review", review())
+    api.decide(deployment, meng, applied["reference"], "Task_manager", final())
+    api.wait_completed(deployment, alice, applied["reference"])
+    assert steps.all_completed(deployment, [applied["id"]])
+    return applied["id"]
 
 
 def test_an_application_goes_from_start_to_completed_through_redis_and_worker_processes(
     production,
 ):
-    """Gunicorn serves, the worker runs every step and the pre-check; health checks pass."""
-    port = free_port()
-    production.start("web", APPROVAL_WEB_BIND=f"127.0.0.1:{port}")
+    """Gunicorn serves the JSON API, the worker runs every step and the pre-check; health
+    checks pass."""
+    base_url = production.serve()
     production.start("worker")
     production.start("beat")
-    production.wait(lambda: production.healthy("web", port), 60, "the web health check")
     production.wait(lambda: production.healthy("worker"), 60, "the worker health check")
+    port = int(base_url.rsplit(":", 1)[1])
     status, body = get(port, "/healthz")
     assert (status, json.loads(body)) == (200, {"status": "ok"})
     assert "sample_approval" in get(port, "/")[1].decode()
 
-    instance_id = apply_and_decide(production)
+    instance_id = apply_and_decide(production, base_url)
 
     counts = steps.event_counts(production, instance_id)
     assert counts["service_request"] == counts["service_call"] == 1
     (call,) = steps.calls(production, [instance_id])
-    # This process runs no job (nothing is bound here): the worker process ran the call.
+    # Neither this process nor the web processes run jobs: the worker process ran the call.
     assert (call.status, call.attempts, call.result) == (
         "done",
         1,
@@ -65,27 +70,30 @@ def test_an_application_goes_from_start_to_completed_through_redis_and_worker_pr
 
 def test_rabbitmq_serves_as_the_broker_too(production_rabbitmq):
     """`APPROVAL_BROKER_URL=amqp://…`: the same application, the same outcome."""
+    base_url = production_rabbitmq.serve()
     production_rabbitmq.start("worker")
-    instance_id = apply_and_decide(production_rabbitmq)
+    instance_id = apply_and_decide(production_rabbitmq, base_url)
     (call,) = steps.calls(production_rabbitmq, [instance_id])
     assert (call.status, call.attempts) == ("done", 1)
     assert steps.audit_problems(production_rabbitmq) == []
 
 
 def test_a_notification_leaves_a_worker_process_once(production, smtp_server):
-    """The applicant's submission reaches the mail server from the worker, exactly once."""
-    from engine import directory
+    """An application made over HTTP: the applicant's e-mail reaches the mail server from the
+    worker, exactly once."""
     from tests.factories import DATA, deploy_folder
 
     with production.sessions.begin() as session:
         deploy_folder(session, production.settings, DATA / "notify_scenario")
-        alice = directory.add_user(session, "alice", [], display_name="张三")
-        alice.email, alice.locale = "alice@example.com", "zh"
+    base_url = production.serve()
     production.start("worker", APPROVAL_SMTP_PORT=str(smtp_server.port))
-    instance_id = steps.start(production, "notify_scenario", APPLICANT)
+    alice = api.person(
+        production, base_url, "alice", display_name="张三", email="alice@example.com", locale="zh"
+    )
     form = {"event": "submitted", "to": "applicant", "amount": 80000, "opinion": "请尽快"}
-    steps.act(production, APPLICANT, instance_id, "Task_apply", form)
-    production.wait(lambda: steps.all_completed(production, [instance_id]), 60, "completion")
+    applied = api.apply(alice, "notify_scenario", form)
+    api.wait_completed(production, alice, applied["reference"])
+    instance_id = applied["id"]
     (mail,) = smtp_server.messages
     assert mail["To"] == "alice@example.com" and "已提交" in mail["Subject"]
     assert "80000" in mail.get_body().get_content()
@@ -114,7 +122,8 @@ def test_a_due_timer_fires_once_with_two_beats_and_two_workers(production, monke
 
 
 def test_the_embedded_default_runs_a_worker_process_beside_the_web_app(tmp_path):
-    """`approval run` on SQLite with Kombu's SQL broker: no service, a real worker, one stop."""
+    """`approval run` on SQLite with Kombu's SQL broker: no service, an application over HTTP
+    through its web app and its real worker, one stop."""
     settings = deployment_settings(tmp_path)
     port = free_port()
     argv = [str(compose.BIN / "approval"), "run", "--port", str(port)]
@@ -126,7 +135,7 @@ def test_the_embedded_default_runs_a_worker_process_beside_the_web_app(tmp_path)
         deployment.wait(lambda: _answers(port), 60, "`approval run` to serve")
         child = int(re.search(r"worker pid (\d+)", run.log.read_text()).group(1))
         assert compose.alive(child)
-        instance_id = apply_and_decide(deployment)
+        instance_id = apply_and_decide(deployment, f"http://127.0.0.1:{port}")
         assert steps.calls(deployment, [instance_id])[0].status == "done"
     finally:
         dispatch.install(previous)
